@@ -28,6 +28,9 @@ pub struct Project {
     pub settings: Settings,
     /// Non-fatal findings (unset `${VAR}` without default, unknown model, …).
     pub warnings: Vec<String>,
+    /// Variables from `.env` that the process environment does not already set. The CLI
+    /// exports them before starting the runtime, so the AWS SDK sees them too.
+    pub dotenv: BTreeMap<String, String>,
 }
 
 /// One invalid agent entry, with a message naming file, line, field and fix.
