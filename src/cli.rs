@@ -1,2 +1,270 @@
-//! placeholder
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! `pallas serve | check | simulate`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Project, load_project};
+use crate::fleet::Fleet;
+use crate::llm::{PreflightStatus, ProviderOverrides, build_provider};
+use crate::model::ModelCapabilities;
+use crate::simulator::Simulator;
+
+#[derive(Parser)]
+#[command(name = "pallas", version, about = "Serve a fleet of MCP agents from agents.yaml")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every agent and the registry; runs until SIGINT/SIGTERM.
+    Serve {
+        /// Path to agents.yaml.
+        #[arg(long, default_value = "agents.yaml")]
+        config: PathBuf,
+        /// Run against the built-in Bedrock simulator (offline, dummy credentials).
+        #[arg(long)]
+        simulate: bool,
+    },
+    /// Validate the configuration and run the LLM preflight; non-zero exit on any error.
+    Check {
+        #[arg(long, default_value = "agents.yaml")]
+        config: PathBuf,
+    },
+    /// Run the Bedrock simulator on its own.
+    Simulate {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let project = match &cli.command {
+        Command::Serve { config, .. } | Command::Check { config } => match load(config) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Simulate { .. } => None,
+    };
+    if let Some(project) = &project {
+        // SAFETY: no other thread exists yet (the runtime starts below), so changing the
+        // environment cannot race a reader. `.env` only fills variables that are unset.
+        for (key, value) in &project.dotenv {
+            unsafe { std::env::set_var(key, value) };
+        }
+    }
+    init_tracing(project.as_ref().and_then(|p| p.settings.log_level.as_deref()));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match (cli.command, project) {
+            (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
+            (Command::Check { .. }, Some(project)) => check(project).await,
+            (Command::Simulate { port }, _) => match crate::simulator::run_standalone(port).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: simulator: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ => unreachable!("serve and check always load a project"),
+        }
+    })
+}
+
+fn load(path: &Path) -> Result<Project, String> {
+    load_project(path).map_err(|e| e.to_string())
+}
+
+fn init_tracing(logger_level: Option<&str>) {
+    let level = match logger_level.map(str::to_ascii_lowercase).as_deref() {
+        Some("debug") => "debug",
+        Some("warning" | "warn") => "warn",
+        Some("error") => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},rmcp=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(project: Project, simulate: bool) -> ExitCode {
+    for w in &project.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut overrides = ProviderOverrides::default();
+    let simulator = if simulate {
+        match Simulator::start(([127, 0, 0, 1], 0).into()).await {
+            Ok(sim) => {
+                tracing::info!("Bedrock simulator at {}", sim.endpoint_url());
+                overrides = simulator_overrides(&sim);
+                Some(sim)
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the Bedrock simulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let fleet = match Fleet::start(&project, &overrides).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for failed in &fleet.failed {
+        eprintln!("error: agent '{}' is not serving: {}", failed.name, failed.error);
+    }
+    if fleet.agents.is_empty() && !fleet.failed.is_empty() {
+        eprintln!("error: no agent could start; fix the errors above");
+        fleet.shutdown().await;
+        return ExitCode::FAILURE;
+    }
+    println!("pallas ready: registry=http://{}", fleet.registry_addr);
+    for a in &fleet.agents {
+        let c = &a.runtime.agent.config;
+        println!(
+            "  agent {:<16} http://{}/mcp  tool={}  model={}",
+            a.name, a.addr, c.tool_name, c.model
+        );
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    fleet.shutdown().await;
+    if let Some(sim) = simulator {
+        sim.shutdown();
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--simulate`: the Bedrock provider talks to the in-process simulator with dummy
+/// credentials, through the same SDK code path as production.
+pub fn simulator_overrides(sim: &Simulator) -> ProviderOverrides {
+    ProviderOverrides {
+        bedrock_endpoint_url: Some(sim.endpoint_url()),
+        bedrock_static_credentials: Some(aws_credential_types::Credentials::new(
+            "AKIDSIMULATOR",
+            "simulator-secret",
+            None,
+            None,
+            "pallas-simulator",
+        )),
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn check(project: Project) -> ExitCode {
+    let mut ok = true;
+    println!(
+        "{} {} — {} (registry port {}, bind {}, host {})",
+        project.name,
+        project.version,
+        project.agents_file.display(),
+        project.registry_port,
+        project.bind,
+        project.host
+    );
+    if let Some(f) = &project.settings.config_file {
+        println!("config:  {}", f.display());
+    }
+    if let Some(f) = &project.settings.secrets_file {
+        println!("secrets: {}", f.display());
+    }
+    for w in &project.warnings {
+        println!("warning: {w}");
+    }
+    let overrides = ProviderOverrides::default();
+    for agent in &project.agents {
+        let caps = ModelCapabilities::resolve(&agent.model.model_id, &agent.capability_overrides);
+        println!("\nagent {} ({})", agent.name, agent.title);
+        println!("  port:         {}", agent.port);
+        println!("  tool:         {}", agent.tool_name);
+        println!(
+            "  model:        {} (provider {}, id {})",
+            agent.model, agent.model.provider, agent.model.model_id
+        );
+        println!(
+            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={}{}",
+            caps.vision,
+            caps.context_window,
+            caps.max_output_tokens,
+            caps.reasoning,
+            if caps.known {
+                ""
+            } else {
+                " (model not in the built-in table: conservative defaults; set model_capabilities)"
+            }
+        );
+        for s in &agent.servers {
+            let transport = project
+                .settings
+                .mcp_servers
+                .get(s)
+                .map(|c| c.transport.kind())
+                .unwrap_or("?");
+            println!("  server:       {s} ({transport})");
+        }
+        let llm = build_provider(&agent.model, &project.settings, &overrides).await;
+        let preflight = llm.preflight().await;
+        let label = match preflight.status {
+            PreflightStatus::Ok => "ok",
+            PreflightStatus::Error => {
+                ok = false;
+                "ERROR"
+            }
+        };
+        println!("  preflight:    {label}: {}", preflight.message);
+    }
+    for e in &project.agent_errors {
+        ok = false;
+        println!("\nerror: agent {}: {}", e.agent, e.message);
+    }
+    if ok {
+        println!("\nall {} agent(s) ok", project.agents.len());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,1 +1,210 @@
-//! placeholder
+//! Starting and stopping a whole project: downstream servers, one MCP listener per agent,
+//! the registry. An agent that cannot start is reported and skipped; the others serve.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::Agent;
+use crate::config::{AgentConfig, Project};
+use crate::llm::{ProviderOverrides, build_provider};
+use crate::mcp::agent_server::{AgentRuntime, allowed_hosts, serve_agent};
+use crate::mcp::downstream::ServerPool;
+use crate::model::ModelCapabilities;
+use crate::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
+
+/// How long a graceful shutdown may take before listeners are abandoned.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("{file}: registry_port: cannot listen on {addr}: {source}; free the port or choose another registry_port")]
+    RegistryBind {
+        file: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct RunningAgent {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub runtime: Arc<AgentRuntime>,
+}
+
+/// A started project. Dropping it does not stop it; call [`Fleet::shutdown`].
+pub struct Fleet {
+    pub registry_addr: SocketAddr,
+    pub agents: Vec<RunningAgent>,
+    pub failed: Vec<FailedAgent>,
+    pub pool: ServerPool,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Fleet {
+    pub async fn start(project: &Project, overrides: &ProviderOverrides) -> Result<Fleet, FleetError> {
+        let shutdown = CancellationToken::new();
+        let used: BTreeSet<&String> = project.agents.iter().flat_map(|a| &a.servers).collect();
+        let pool = ServerPool::start(
+            project
+                .settings
+                .mcp_servers
+                .values()
+                .filter(|s| used.contains(&s.name))
+                .cloned(),
+            &project.root,
+            &shutdown,
+        );
+        let hosts = allowed_hosts(&project.host, &project.bind);
+        let mut failed: Vec<FailedAgent> = project
+            .agent_errors
+            .iter()
+            .map(|e| FailedAgent {
+                name: e.agent.clone(),
+                error: e.message.clone(),
+            })
+            .collect();
+
+        let prepared = join_all(
+            project
+                .agents
+                .iter()
+                .map(|config| prepare_agent(project, config, &pool, overrides)),
+        )
+        .await;
+
+        let mut tasks = JoinSet::new();
+        let mut agents = Vec::new();
+        for runtime in prepared {
+            let config = &runtime.agent.config;
+            let addr = SocketAddr::new(project.bind, config.port);
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    let addr = listener.local_addr().unwrap_or(addr);
+                    tracing::info!(agent = %config.name, "serving at http://{addr}/mcp");
+                    agents.push(RunningAgent {
+                        name: config.name.clone(),
+                        addr,
+                        runtime: runtime.clone(),
+                    });
+                    let (hosts, token, name) = (hosts.clone(), shutdown.child_token(), config.name.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = serve_agent(runtime, listener, hosts, token).await {
+                            tracing::error!(agent = %name, "server stopped: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    let error = format!(
+                        "{}: agents.{}.port: cannot listen on {addr}: {e}; stop whatever uses port {} or choose another port",
+                        project.agents_file.display(),
+                        config.name,
+                        config.port
+                    );
+                    tracing::error!("{error}");
+                    failed.push(FailedAgent {
+                        name: config.name.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+
+        let registry_addr = SocketAddr::new(project.bind, project.registry_port);
+        let listener = tokio::net::TcpListener::bind(registry_addr)
+            .await
+            .map_err(|source| FleetError::RegistryBind {
+                file: project.agents_file.display().to_string(),
+                addr: registry_addr,
+                source,
+            })?;
+        let registry_addr = listener.local_addr().unwrap_or(registry_addr);
+        let registry = Arc::new(Registry {
+            project: project.name.clone(),
+            version: project.version.clone(),
+            agents: agents
+                .iter()
+                .map(|a| (registry_entry(project, a), a.runtime.clone()))
+                .collect(),
+            failed: failed.clone(),
+        });
+        let token = shutdown.child_token();
+        tasks.spawn(async move {
+            if let Err(e) = serve_registry(registry, listener, hosts, token).await {
+                tracing::error!("registry stopped: {e}");
+            }
+        });
+        tracing::info!("registry at http://{registry_addr}");
+
+        Ok(Fleet {
+            registry_addr,
+            agents,
+            failed,
+            pool,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&RunningAgent> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    /// Stops listeners and downstream servers; in-flight calls get [`SHUTDOWN_GRACE`].
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; closing them");
+            self.tasks.abort_all();
+        }
+        // Let downstream supervisors close their child processes.
+        self.pool.closed(SHUTDOWN_GRACE).await;
+    }
+}
+
+async fn prepare_agent(
+    project: &Project,
+    config: &AgentConfig,
+    pool: &ServerPool,
+    overrides: &ProviderOverrides,
+) -> Arc<AgentRuntime> {
+    let llm = build_provider(&config.model, &project.settings, overrides).await;
+    let preflight = llm.preflight().await;
+    if preflight.status != crate::llm::PreflightStatus::Ok {
+        tracing::warn!(agent = %config.name, "LLM preflight: {}", preflight.message);
+    }
+    let capabilities = ModelCapabilities::resolve(&config.model.model_id, &config.capability_overrides);
+    let servers = config.servers.iter().filter_map(|s| pool.get(s)).collect();
+    let agent = Agent::new(config.clone(), capabilities, llm, servers);
+    Arc::new(AgentRuntime::new(agent, project.version.clone(), preflight))
+}
+
+fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {
+    let config = &agent.runtime.agent.config;
+    let host = if project.host.contains(':') && !project.host.starts_with('[') {
+        format!("[{}]", project.host)
+    } else {
+        project.host.clone()
+    };
+    AgentEntry {
+        name: config.name.clone(),
+        title: config.title.clone(),
+        description: config.description.clone(),
+        url: format!("http://{host}:{}/mcp", agent.addr.port()),
+        port: agent.addr.port(),
+        tool: config.tool_name.clone(),
+        model: config.model.model_id.clone(),
+        provider: config.model.provider.to_string(),
+    }
+}

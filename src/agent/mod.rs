@@ -1,1 +1,193 @@
-//! placeholder
+//! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
+//! results back, until it ends its turn or `max_iterations` is reached.
+
+mod history;
+pub mod tools;
+
+use std::sync::{Arc, Mutex};
+
+use futures::future::join_all;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::AgentConfig;
+use crate::llm::conversation::{
+    ContentBlock, Message, Request, Role, StopReason, ToolResult, Usage,
+};
+use crate::llm::{LlmError, LlmProvider};
+use crate::mcp::downstream::Downstream;
+use crate::model::ModelCapabilities;
+use tools::Toolbox;
+
+/// One agent: its model, its downstream servers and its running usage totals.
+pub struct Agent {
+    pub config: AgentConfig,
+    pub capabilities: ModelCapabilities,
+    pub llm: Arc<dyn LlmProvider>,
+    pub servers: Vec<Arc<Downstream>>,
+    usage: Mutex<UsageTotals>,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct UsageTotals {
+    pub model_calls: u64,
+    pub tool_calls: u64,
+    #[serde(flatten)]
+    pub tokens: Usage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the model call failed ({provider} {model}): {source}")]
+    Llm {
+        provider: String,
+        model: String,
+        #[source]
+        source: LlmError,
+    },
+}
+
+/// The shared conversation for one scope (a session, everyone, or one request). The async
+/// mutex queues concurrent calls in arrival order instead of interleaving their turns.
+pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
+
+/// Where loop steps are reported (as MCP progress notifications by the server).
+pub type ProgressSender = UnboundedSender<String>;
+
+impl Agent {
+    pub fn new(
+        config: AgentConfig,
+        capabilities: ModelCapabilities,
+        llm: Arc<dyn LlmProvider>,
+        servers: Vec<Arc<Downstream>>,
+    ) -> Agent {
+        Agent {
+            config,
+            capabilities,
+            llm,
+            servers,
+            usage: Mutex::new(UsageTotals::default()),
+        }
+    }
+
+    pub fn usage(&self) -> UsageTotals {
+        *self.usage.lock().expect("usage lock")
+    }
+
+    /// Runs one user message to a final answer. The turn works on a copy that replaces the
+    /// history only when it completes, so a failed or cancelled turn leaves the conversation
+    /// exactly as it was and valid for the next call.
+    pub async fn send(
+        &self,
+        conversation: &Conversation,
+        text: String,
+        progress: Option<&ProgressSender>,
+    ) -> Result<String, AgentError> {
+        let mut history = conversation.lock().await;
+        let mut working = history.clone();
+        working.push(Message::user_text(text));
+        let answer = self.run_turn(&mut working, progress).await?;
+        *history = working;
+        Ok(answer)
+    }
+
+    async fn run_turn(
+        &self,
+        history: &mut Vec<Message>,
+        progress: Option<&ProgressSender>,
+    ) -> Result<String, AgentError> {
+        let report = |msg: String| {
+            if let Some(p) = progress {
+                let _ = p.send(msg);
+            }
+        };
+        let max = self.config.max_iterations;
+        let mut answer = String::new();
+        for iteration in 1..=max {
+            let toolbox = Toolbox::collect(&self.servers).await;
+            history::repair(history);
+            report(format!(
+                "model call {iteration}/{max} ({} tools offered)",
+                toolbox.specs.len()
+            ));
+            let request = Request {
+                system: self.config.instruction.clone(),
+                messages: history.clone(),
+                tools: toolbox.specs.clone(),
+                max_tokens: self.capabilities.max_output_tokens,
+            };
+            let started = std::time::Instant::now();
+            let response = self.llm.complete(&request).await.map_err(|source| AgentError::Llm {
+                provider: self.llm.provider().to_string(),
+                model: self.llm.model_id().to_string(),
+                source,
+            })?;
+            tracing::debug!(
+                agent = %self.config.name,
+                model = %self.llm.model_id(),
+                input_tokens = response.usage.input_tokens,
+                output_tokens = response.usage.output_tokens,
+                latency_ms = started.elapsed().as_millis() as u64,
+                stop_reason = ?response.stop_reason,
+                "model call"
+            );
+            self.add_usage(response.usage, 1, 0);
+            let calls: Vec<_> = response.message.tool_uses().cloned().collect();
+            let text = response.message.text();
+            if !text.trim().is_empty() {
+                answer = text;
+            }
+            history.push(response.message);
+            if calls.is_empty() {
+                return Ok(finish(answer, response.stop_reason));
+            }
+            for call in &calls {
+                report(format!("tool call {}", call.name));
+            }
+            self.add_usage(Usage::default(), 0, calls.len() as u64);
+            let vision = self.capabilities.vision;
+            let results: Vec<ToolResult> =
+                join_all(calls.iter().map(|call| toolbox.run(call, vision))).await;
+            for r in results.iter().filter(|r| r.is_error) {
+                tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
+            }
+            history.push(Message {
+                role: Role::User,
+                content: results.into_iter().map(ContentBlock::ToolResult).collect(),
+            });
+        }
+        let note = format!(
+            "[Stopped after {max} model calls (max_iterations) while the model was still calling tools.]"
+        );
+        Ok(if answer.is_empty() {
+            note
+        } else {
+            format!("{answer}\n\n{note}")
+        })
+    }
+
+    fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {
+        let mut u = self.usage.lock().expect("usage lock");
+        u.tokens += tokens;
+        u.model_calls += model_calls;
+        u.tool_calls += tool_calls;
+    }
+}
+
+/// The caller sees why an answer is short or missing rather than an empty string.
+fn finish(answer: String, stop: StopReason) -> String {
+    let note = match stop {
+        StopReason::MaxTokens => Some("[The answer was cut off at the model's max_tokens limit.]"),
+        StopReason::GuardrailIntervened => Some("[A Bedrock guardrail intervened in this answer.]"),
+        StopReason::ContentFiltered => Some("[The answer was blocked by content filtering.]"),
+        StopReason::ContextWindowExceeded => {
+            Some("[The conversation exceeded the model's context window.]")
+        }
+        _ => None,
+    };
+    match (answer.is_empty(), note) {
+        (true, Some(n)) => n.to_string(),
+        (true, None) => "(the model returned no text)".to_string(),
+        (false, Some(n)) => format!("{answer}\n\n{n}"),
+        (false, None) => answer,
+    }
+}

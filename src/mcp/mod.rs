@@ -1,1 +1,6 @@
-//! placeholder
+//! MCP on both sides: clients to the downstream servers an agent uses, and the server each
+//! agent is exposed as.
+
+pub mod downstream;
+pub mod tool_names;
+pub mod agent_server;

@@ -1,0 +1,108 @@
+//! Keeps a history acceptable to strict providers before each call: every tool use answered
+//! by exactly one tool result in the next user turn. Bedrock rejects the whole conversation
+//! otherwise, which is the most common way tool-using agents break for good.
+
+use std::collections::HashSet;
+
+use crate::llm::conversation::{ContentBlock, Message, Role, ToolResult, ToolResultContent};
+
+pub fn repair(history: &mut Vec<Message>) {
+    let mut i = 0;
+    while i < history.len() {
+        if history[i].role != Role::Assistant {
+            i += 1;
+            continue;
+        }
+        let ids: Vec<String> = history[i].tool_uses().map(|u| u.id.clone()).collect();
+        if ids.is_empty() {
+            i += 1;
+            continue;
+        }
+        let next_is_user = history.get(i + 1).is_some_and(|m| m.role == Role::User);
+        if !next_is_user {
+            history.insert(
+                i + 1,
+                Message {
+                    role: Role::User,
+                    content: vec![],
+                },
+            );
+        }
+        let answers = &mut history[i + 1].content;
+        let wanted: HashSet<&String> = ids.iter().collect();
+        let mut seen = HashSet::new();
+        // Drop results for unknown ids and duplicates.
+        answers.retain(|b| match b {
+            ContentBlock::ToolResult(r) => {
+                wanted.contains(&r.tool_use_id) && seen.insert(r.tool_use_id.clone())
+            }
+            _ => true,
+        });
+        for id in ids.iter().filter(|id| !seen.contains(*id)) {
+            answers.insert(
+                0,
+                ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: id.clone(),
+                    content: vec![ToolResultContent::Text(
+                        "This tool call was interrupted and produced no result.".into(),
+                    )],
+                    is_error: true,
+                }),
+            );
+        }
+        i += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::conversation::ToolUse;
+
+    fn use_block(id: &str) -> ContentBlock {
+        ContentBlock::ToolUse(ToolUse {
+            id: id.into(),
+            name: "s__t".into(),
+            input: serde_json::json!({}),
+        })
+    }
+
+    fn result_ids(m: &Message) -> Vec<String> {
+        m.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolResult(r) => Some(r.tool_use_id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orphan_tool_uses_get_error_results_and_strays_are_dropped() {
+        let mut h = vec![
+            Message::user_text("hi"),
+            Message {
+                role: Role::Assistant,
+                content: vec![use_block("a"), use_block("b")],
+            },
+            Message {
+                role: Role::User,
+                content: vec![ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: "zzz".into(),
+                    content: vec![ToolResultContent::Text("stray".into())],
+                    is_error: false,
+                })],
+            },
+            Message {
+                role: Role::Assistant,
+                content: vec![use_block("c")],
+            },
+        ];
+        repair(&mut h);
+        let mut ids = result_ids(&h[2]);
+        ids.sort();
+        assert_eq!(ids, vec!["a", "b"]);
+        assert_eq!(h.len(), 5, "a user turn answers the trailing tool use");
+        assert_eq!(result_ids(&h[4]), vec!["c"]);
+    }
+}

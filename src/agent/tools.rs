@@ -1,0 +1,162 @@
+//! The agent's view of its downstream tools: which are offered to the model this turn, and
+//! how a model's tool call becomes an MCP call and back into a tool result.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, ContentBlock as McpContent, ResourceContents};
+
+use crate::llm::conversation::{Image, ToolResult, ToolResultContent, ToolSpec, ToolUse};
+use crate::mcp::downstream::Downstream;
+use crate::mcp::tool_names::{ToolNameMap, normalize_schema};
+
+/// Tools of the servers that are up right now. Rebuilt every turn, so a server that died
+/// drops out of the model's list and one that came back reappears.
+pub struct Toolbox {
+    pub specs: Vec<ToolSpec>,
+    names: ToolNameMap,
+    servers: Vec<Arc<Downstream>>,
+}
+
+impl Toolbox {
+    pub async fn collect(servers: &[Arc<Downstream>]) -> Toolbox {
+        let mut names = ToolNameMap::default();
+        let mut specs = Vec::new();
+        for server in servers {
+            let Some(tools) = server.tools().await else {
+                continue;
+            };
+            for tool in tools {
+                let exposed = names.insert(server.name(), &tool.name);
+                let description = tool
+                    .description
+                    .as_deref()
+                    .filter(|d| !d.trim().is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("Tool {} of server {}", tool.name, server.name()));
+                specs.push(ToolSpec {
+                    name: exposed,
+                    description,
+                    input_schema: normalize_schema(&serde_json::Value::Object(
+                        (*tool.input_schema).clone(),
+                    )),
+                });
+            }
+        }
+        Toolbox {
+            specs,
+            names,
+            servers: servers.to_vec(),
+        }
+    }
+
+    /// Runs one tool call. Every failure becomes an error result with a non-empty message,
+    /// because an empty error result poisons the history for some models.
+    pub async fn run(&self, call: &ToolUse, vision: bool) -> ToolResult {
+        let outcome = match self.names.resolve(&call.name) {
+            None => Err(self.unknown_tool_message(&call.name)),
+            Some(target) => {
+                let server = self.servers.iter().find(|s| s.name() == target.server);
+                let arguments = match &call.input {
+                    serde_json::Value::Object(o) => o.clone(),
+                    serde_json::Value::Null => serde_json::Map::new(),
+                    other => {
+                        let mut m = serde_json::Map::new();
+                        m.insert("input".into(), other.clone());
+                        m
+                    }
+                };
+                match server {
+                    None => Err(self.unknown_tool_message(&call.name)),
+                    Some(server) => server
+                        .call(&target.tool, arguments)
+                        .await
+                        .map_err(|e| e.to_string()),
+                }
+            }
+        };
+        match outcome {
+            Ok(result) => convert_result(&call.id, result, vision),
+            Err(message) => ToolResult {
+                tool_use_id: call.id.clone(),
+                content: vec![ToolResultContent::Text(message)],
+                is_error: true,
+            },
+        }
+    }
+
+    fn unknown_tool_message(&self, name: &str) -> String {
+        let mut available: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
+        available.sort_unstable();
+        if available.is_empty() {
+            format!("Tool '{name}' is not available. No tools are available right now.")
+        } else {
+            format!(
+                "Tool '{name}' is not available. Available tools: {}",
+                available.join(", ")
+            )
+        }
+    }
+}
+
+fn convert_result(tool_use_id: &str, result: CallToolResult, vision: bool) -> ToolResult {
+    let is_error = result.is_error.unwrap_or(false);
+    let mut content = Vec::new();
+    for block in &result.content {
+        match block {
+            McpContent::Text(t) => content.push(ToolResultContent::Text(t.text.clone())),
+            McpContent::Image(img) => {
+                match crate::llm::conversation::base64::decode(&img.data) {
+                    Ok(data) if vision => content.push(ToolResultContent::Image(Image {
+                        mime_type: img.mime_type.clone(),
+                        data,
+                    })),
+                    _ => content.push(ToolResultContent::Text(format!(
+                        "[image {} omitted: this model does not accept images]",
+                        img.mime_type
+                    ))),
+                }
+            }
+            McpContent::Resource(r) => content.push(ToolResultContent::Text(match &r.resource {
+                ResourceContents::TextResourceContents { uri, text, .. } => {
+                    format!("[{uri}]\n{text}")
+                }
+                ResourceContents::BlobResourceContents { uri, mime_type, .. } => format!(
+                    "[resource {uri} ({}) omitted]",
+                    mime_type.as_deref().unwrap_or("binary")
+                ),
+                _ => "[resource of an unknown kind omitted]".to_string(),
+            })),
+            McpContent::ResourceLink(link) => {
+                content.push(ToolResultContent::Text(format!("[resource link {}]", link.uri)))
+            }
+            McpContent::Audio(a) => content.push(ToolResultContent::Text(format!(
+                "[audio {} omitted]",
+                a.mime_type
+            ))),
+            _ => content.push(ToolResultContent::Text("[content of an unknown kind omitted]".into())),
+        }
+    }
+    if content.is_empty() {
+        if let Some(structured) = result.structured_content {
+            content.push(ToolResultContent::Json(structured));
+        }
+    }
+    let all_blank = content
+        .iter()
+        .all(|c| matches!(c, ToolResultContent::Text(t) if t.trim().is_empty()));
+    if all_blank {
+        content = vec![ToolResultContent::Text(
+            if is_error {
+                "The tool reported an error without a message."
+            } else {
+                "(the tool returned no output)"
+            }
+            .to_string(),
+        )];
+    }
+    ToolResult {
+        tool_use_id: tool_use_id.to_string(),
+        content,
+        is_error,
+    }
+}
