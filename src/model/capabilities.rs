@@ -144,7 +144,9 @@ impl ModelCapabilities {
         ModelCapabilities {
             vision: overrides.vision.unwrap_or(base.vision),
             context_window: overrides.context_window.unwrap_or(base.context_window),
-            max_output_tokens: overrides.max_output_tokens.unwrap_or(base.max_output_tokens),
+            max_output_tokens: overrides
+                .max_output_tokens
+                .unwrap_or(base.max_output_tokens),
             reasoning: overrides.reasoning.unwrap_or(base.reasoning),
             prompt_caching: overrides.prompt_caching.unwrap_or(base.prompt_caching),
             streaming_with_tools: overrides
@@ -185,7 +187,10 @@ mod tests {
         let none = CapabilityOverrides::default();
         let sonnet = ModelCapabilities::resolve("us.anthropic.claude-sonnet-4-6", &none);
         assert!(sonnet.known && sonnet.vision);
-        assert_eq!((sonnet.context_window, sonnet.max_output_tokens), (1_000_000, 64_000));
+        assert_eq!(
+            (sonnet.context_window, sonnet.max_output_tokens),
+            (1_000_000, 64_000)
+        );
         let haiku =
             ModelCapabilities::resolve("eu.anthropic.claude-haiku-4-5-20251001-v1:0", &none);
         assert_eq!(haiku.context_window, 200_000);
@@ -198,7 +203,8 @@ mod tests {
 
     #[test]
     fn unknown_models_get_conservative_defaults_and_overrides_win() {
-        let unknown = ModelCapabilities::resolve("acme.mystery-v9", &CapabilityOverrides::default());
+        let unknown =
+            ModelCapabilities::resolve("acme.mystery-v9", &CapabilityOverrides::default());
         assert!(!unknown.known);
         assert_eq!(unknown.max_output_tokens, 4_096);
         let o = CapabilityOverrides {

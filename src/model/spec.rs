@@ -90,7 +90,9 @@ pub struct ModelSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelSpecError {
-    #[error("model spec is empty; write it as provider.model-id, e.g. bedrock.us.anthropic.claude-sonnet-4-6")]
+    #[error(
+        "model spec is empty; write it as provider.model-id, e.g. bedrock.us.anthropic.claude-sonnet-4-6"
+    )]
     Empty,
     #[error(
         "model spec '{spec}' has no provider; write it as provider.model-id (providers: {valid}), e.g. bedrock.{spec}"
@@ -142,7 +144,11 @@ impl FromStr for ModelSpec {
             });
         }
         let mut reasoning = None;
-        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             if key == "reasoning" {
                 reasoning = Some(value.parse().map_err(|message| ModelSpecError::BadQuery {
@@ -181,10 +187,19 @@ mod tests {
         let s = parse("bedrock.us.anthropic.claude-sonnet-4-6");
         assert_eq!(s.provider, Provider::Bedrock);
         assert_eq!(s.model_id, "us.anthropic.claude-sonnet-4-6");
-        assert_eq!(parse("anthropic.claude-opus-4-7").model_id, "claude-opus-4-7");
-        assert_eq!(parse("openai.minimax.minimax-m2.5").model_id, "minimax.minimax-m2.5");
+        assert_eq!(
+            parse("anthropic.claude-opus-4-7").model_id,
+            "claude-opus-4-7"
+        );
+        assert_eq!(
+            parse("openai.minimax.minimax-m2.5").model_id,
+            "minimax.minimax-m2.5"
+        );
         assert_eq!(parse("generic.llama3.2:latest").model_id, "llama3.2:latest");
-        assert_eq!(parse("bedrock/amazon.nova-lite-v1:0").model_id, "amazon.nova-lite-v1:0");
+        assert_eq!(
+            parse("bedrock/amazon.nova-lite-v1:0").model_id,
+            "amazon.nova-lite-v1:0"
+        );
     }
 
     #[test]
