@@ -12,7 +12,11 @@ use crate::model::ModelCapabilities;
 use crate::simulator::Simulator;
 
 #[derive(Parser)]
-#[command(name = "pallas", version, about = "Serve a fleet of MCP agents from agents.yaml")]
+#[command(
+    name = "pallas",
+    version,
+    about = "Serve a fleet of MCP agents from agents.yaml"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,7 +64,11 @@ pub fn main() -> ExitCode {
             unsafe { std::env::set_var(key, value) };
         }
     }
-    init_tracing(project.as_ref().and_then(|p| p.settings.log_level.as_deref()));
+    init_tracing(
+        project
+            .as_ref()
+            .and_then(|p| p.settings.log_level.as_deref()),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -134,7 +142,10 @@ async fn serve(project: Project, simulate: bool) -> ExitCode {
         }
     };
     for failed in &fleet.failed {
-        eprintln!("error: agent '{}' is not serving: {}", failed.name, failed.error);
+        eprintln!(
+            "error: agent '{}' is not serving: {}",
+            failed.name, failed.error
+        );
     }
     if fleet.agents.is_empty() && !fleet.failed.is_empty() {
         eprintln!("error: no agent could start; fix the errors above");

@@ -23,7 +23,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
-    #[error("{file}: registry_port: cannot listen on {addr}: {source}; free the port or choose another registry_port")]
+    #[error(
+        "{file}: registry_port: cannot listen on {addr}: {source}; free the port or choose another registry_port"
+    )]
     RegistryBind {
         file: String,
         addr: SocketAddr,
@@ -49,7 +51,10 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub async fn start(project: &Project, overrides: &ProviderOverrides) -> Result<Fleet, FleetError> {
+    pub async fn start(
+        project: &Project,
+        overrides: &ProviderOverrides,
+    ) -> Result<Fleet, FleetError> {
         let shutdown = CancellationToken::new();
         let used: BTreeSet<&String> = project.agents.iter().flat_map(|a| &a.servers).collect();
         let pool = ServerPool::start(
@@ -94,7 +99,8 @@ impl Fleet {
                         addr,
                         runtime: runtime.clone(),
                     });
-                    let (hosts, token, name) = (hosts.clone(), shutdown.child_token(), config.name.clone());
+                    let (hosts, token, name) =
+                        (hosts.clone(), shutdown.child_token(), config.name.clone());
                     tasks.spawn(async move {
                         if let Err(e) = serve_agent(runtime, listener, hosts, token).await {
                             tracing::error!(agent = %name, "server stopped: {e}");
@@ -165,7 +171,9 @@ impl Fleet {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!("some connections were still open after {SHUTDOWN_GRACE:?}; closing them");
+            tracing::warn!(
+                "some connections were still open after {SHUTDOWN_GRACE:?}; closing them"
+            );
             self.tasks.abort_all();
         }
         // Let downstream supervisors close their child processes.
@@ -184,7 +192,8 @@ async fn prepare_agent(
     if preflight.status != crate::llm::PreflightStatus::Ok {
         tracing::warn!(agent = %config.name, "LLM preflight: {}", preflight.message);
     }
-    let capabilities = ModelCapabilities::resolve(&config.model.model_id, &config.capability_overrides);
+    let capabilities =
+        ModelCapabilities::resolve(&config.model.model_id, &config.capability_overrides);
     let servers = config.servers.iter().filter_map(|s| pool.get(s)).collect();
     let agent = Agent::new(config.clone(), capabilities, llm, servers);
     Arc::new(AgentRuntime::new(agent, project.version.clone(), preflight))

@@ -35,23 +35,24 @@ pub struct AgentHealth {
 }
 
 pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -> AgentHealth {
-    let probes = join_all(agent.servers.iter().map(|s| async move {
-        (s.name().to_string(), s.probe(PROBE_TIMEOUT).await)
-    }))
+    let probes = join_all(
+        agent
+            .servers
+            .iter()
+            .map(|s| async move { (s.name().to_string(), s.probe(PROBE_TIMEOUT).await) }),
+    )
     .await;
     let servers: BTreeMap<String, ServerHealth> = probes.into_iter().collect();
     let mut problems: Vec<String> = servers
         .iter()
         .filter(|(_, h)| h.status != "ok")
-        .map(|(name, h)| {
-            format!(
-                "server {name}: {}",
-                h.error.as_deref().unwrap_or("not ok")
-            )
-        })
+        .map(|(name, h)| format!("server {name}: {}", h.error.as_deref().unwrap_or("not ok")))
         .collect();
     if preflight.status != PreflightStatus::Ok {
-        problems.push(format!("LLM: {}: {}", preflight.provider, preflight.message));
+        problems.push(format!(
+            "LLM: {}: {}",
+            preflight.provider, preflight.message
+        ));
     }
     let (status, message) = if problems.is_empty() {
         (

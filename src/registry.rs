@@ -65,7 +65,10 @@ impl Registry {
             if h.status != Status::Ok {
                 degraded.push(format!("{}: {}", h.agent, h.message));
             }
-            agents.insert(h.agent.clone(), serde_json::to_value(&h).unwrap_or_default());
+            agents.insert(
+                h.agent.clone(),
+                serde_json::to_value(&h).unwrap_or_default(),
+            );
         }
         for f in &self.failed {
             degraded.push(format!("{}: not serving: {}", f.name, f.error));
@@ -151,7 +154,9 @@ impl ServerHandler for RegistryServer {
             "get_health" => self.0.health().await,
             other => {
                 return Err(McpError::invalid_params(
-                    format!("unknown tool '{other}'; this registry offers list_agents and get_health"),
+                    format!(
+                        "unknown tool '{other}'; this registry offers list_agents and get_health"
+                    ),
                     None,
                 ));
             }

@@ -116,11 +116,15 @@ impl Agent {
                 max_tokens: self.capabilities.max_output_tokens,
             };
             let started = std::time::Instant::now();
-            let response = self.llm.complete(&request).await.map_err(|source| AgentError::Llm {
-                provider: self.llm.provider().to_string(),
-                model: self.llm.model_id().to_string(),
-                source,
-            })?;
+            let response = self
+                .llm
+                .complete(&request)
+                .await
+                .map_err(|source| AgentError::Llm {
+                    provider: self.llm.provider().to_string(),
+                    model: self.llm.model_id().to_string(),
+                    source,
+                })?;
             tracing::debug!(
                 agent = %self.config.name,
                 model = %self.llm.model_id(),

@@ -104,18 +104,16 @@ fn convert_result(tool_use_id: &str, result: CallToolResult, vision: bool) -> To
     for block in &result.content {
         match block {
             McpContent::Text(t) => content.push(ToolResultContent::Text(t.text.clone())),
-            McpContent::Image(img) => {
-                match crate::llm::conversation::base64::decode(&img.data) {
-                    Ok(data) if vision => content.push(ToolResultContent::Image(Image {
-                        mime_type: img.mime_type.clone(),
-                        data,
-                    })),
-                    _ => content.push(ToolResultContent::Text(format!(
-                        "[image {} omitted: this model does not accept images]",
-                        img.mime_type
-                    ))),
-                }
-            }
+            McpContent::Image(img) => match crate::llm::conversation::base64::decode(&img.data) {
+                Ok(data) if vision => content.push(ToolResultContent::Image(Image {
+                    mime_type: img.mime_type.clone(),
+                    data,
+                })),
+                _ => content.push(ToolResultContent::Text(format!(
+                    "[image {} omitted: this model does not accept images]",
+                    img.mime_type
+                ))),
+            },
             McpContent::Resource(r) => content.push(ToolResultContent::Text(match &r.resource {
                 ResourceContents::TextResourceContents { uri, text, .. } => {
                     format!("[{uri}]\n{text}")
@@ -126,14 +124,17 @@ fn convert_result(tool_use_id: &str, result: CallToolResult, vision: bool) -> To
                 ),
                 _ => "[resource of an unknown kind omitted]".to_string(),
             })),
-            McpContent::ResourceLink(link) => {
-                content.push(ToolResultContent::Text(format!("[resource link {}]", link.uri)))
-            }
+            McpContent::ResourceLink(link) => content.push(ToolResultContent::Text(format!(
+                "[resource link {}]",
+                link.uri
+            ))),
             McpContent::Audio(a) => content.push(ToolResultContent::Text(format!(
                 "[audio {} omitted]",
                 a.mime_type
             ))),
-            _ => content.push(ToolResultContent::Text("[content of an unknown kind omitted]".into())),
+            _ => content.push(ToolResultContent::Text(
+                "[content of an unknown kind omitted]".into(),
+            )),
         }
     }
     if content.is_empty() {

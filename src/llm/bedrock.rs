@@ -9,6 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
@@ -181,7 +182,11 @@ impl BedrockProvider {
                 }
             }
             _ => LlmError::Service {
-                message: format!("{} ({})", message, service.meta().code().unwrap_or("unknown")),
+                message: format!(
+                    "{} ({})",
+                    message,
+                    service.meta().code().unwrap_or("unknown")
+                ),
             },
         }
     }
@@ -193,8 +198,7 @@ impl BedrockProvider {
         let Some(provider) = &self.credentials else {
             return Err(no_credentials_message(self.profile.as_deref()));
         };
-        match tokio::time::timeout(CREDENTIAL_PROBE_TIMEOUT, provider.provide_credentials()).await
-        {
+        match tokio::time::timeout(CREDENTIAL_PROBE_TIMEOUT, provider.provide_credentials()).await {
             Ok(Ok(creds)) => {
                 let source = if self.static_credentials {
                     "static credentials".to_string()
@@ -208,9 +212,14 @@ impl BedrockProvider {
                 };
                 Ok(format!("AWS credentials from {source}{session}"))
             }
+            // "Not loaded" just means every source was empty: the list of places we looked
+            // is the useful part. Other errors (bad profile, failing credential_process)
+            // carry their own cause, which is what the person needs to see.
+            Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => {
+                Err(no_credentials_message(self.profile.as_deref()))
+            }
             Ok(Err(e)) => Err(format!(
-                "{} ({})",
-                no_credentials_message(self.profile.as_deref()),
+                "AWS credentials could not be loaded: {}",
                 DisplayErrorContext(&e)
             )),
             Err(_) => Err(format!(
@@ -240,7 +249,10 @@ impl LlmProvider for BedrockProvider {
             let (status, message) = match self.check_credentials().await {
                 Ok(source) => (
                     PreflightStatus::Ok,
-                    format!("{source}; region {}; endpoint {}", self.region, self.endpoint),
+                    format!(
+                        "{source}; region {}; endpoint {}",
+                        self.region, self.endpoint
+                    ),
                 ),
                 Err(problem) => (PreflightStatus::Error, problem),
             };
@@ -287,7 +299,8 @@ fn no_credentials_message(profile: Option<&str>) -> String {
 fn access_denied_hint(model_id: &str, region: &str, geo: bool) -> String {
     let mut resources = "arn:aws:bedrock:*::foundation-model/*".to_string();
     if geo {
-        resources.push_str(" and arn:aws:bedrock:*:*:inference-profile/* (needed for geo ids like us.)");
+        resources
+            .push_str(" and arn:aws:bedrock:*:*:inference-profile/* (needed for geo ids like us.)");
     }
     format!(
         "The IAM principal needs bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on {resources}, and model access for '{model_id}' must be enabled in the Bedrock console for {region}"
@@ -381,7 +394,9 @@ fn to_bedrock_image(img: &Image) -> Result<bt::ImageBlock, LlmError> {
         "image/webp" => bt::ImageFormat::Webp,
         other => {
             return Err(LlmError::Validation {
-                message: format!("image type {other} is not accepted by Bedrock (png, jpeg, gif, webp)"),
+                message: format!(
+                    "image type {other} is not accepted by Bedrock (png, jpeg, gif, webp)"
+                ),
             });
         }
     };

@@ -94,7 +94,11 @@ pub struct Reasoning {
     pub text: String,
     pub signature: Option<String>,
     /// Encrypted reasoning the provider returned in place of text.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_base64_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_base64_bytes"
+    )]
     pub redacted: Option<Vec<u8>>,
 }
 
@@ -190,7 +194,11 @@ pub mod base64 {
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {

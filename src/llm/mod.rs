@@ -26,7 +26,9 @@ pub enum LlmError {
         message: String,
         hint: String,
     },
-    #[error("throttled after {attempts} attempts: {message}. Retry later, request a quota increase, or use a cross-region inference profile (us., eu., global.)")]
+    #[error(
+        "throttled after {attempts} attempts: {message}. Retry later, request a quota increase, or use a cross-region inference profile (us., eu., global.)"
+    )]
     Throttled { attempts: u32, message: String },
     #[error("request rejected: {message}")]
     Validation { message: String },
@@ -34,7 +36,9 @@ pub enum LlmError {
     Service { message: String },
     #[error("could not reach {endpoint}: {message}")]
     Transport { endpoint: String, message: String },
-    #[error("provider '{provider}' is not available yet in this version of Pallas; use a bedrock.<model-id> model")]
+    #[error(
+        "provider '{provider}' is not available yet in this version of Pallas; use a bedrock.<model-id> model"
+    )]
     Unsupported { provider: String },
 }
 

@@ -7,17 +7,17 @@ use std::sync::{Arc, RwLock};
 use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
+use rmcp::ErrorData as McpError;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as McpContent,
-    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation,
-    ListPromptsResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt,
-    PromptMessage, Role as McpRole, ServerCapabilities, ServerConfig, Tool,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptMessage,
+    Role as McpRole, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::ErrorData as McpError;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -139,8 +139,8 @@ impl AgentServer {
                     let mut step = 0.0;
                     while let Some(msg) = rx.recv().await {
                         step += 1.0;
-                        let param = ProgressNotificationParam::new(token.clone(), step)
-                            .with_message(msg);
+                        let param =
+                            ProgressNotificationParam::new(token.clone(), step).with_message(msg);
                         if peer.notify_progress(param).await.is_err() {
                             break;
                         }

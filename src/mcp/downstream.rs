@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue};
+use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ClientRequest,
     Implementation, PingRequest, Tool,
@@ -17,7 +18,6 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::ServiceExt;
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Notify, RwLock};
@@ -228,7 +228,11 @@ impl Downstream {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     let mut state = self.state.write().await;
                     if !reason.is_empty() || !matches!(*state, State::Down(_)) {
-                        let reason = if reason.is_empty() { "connection lost".into() } else { reason };
+                        let reason = if reason.is_empty() {
+                            "connection lost".into()
+                        } else {
+                            reason
+                        };
                         tracing::warn!(server = %self.name(), "{reason}; reconnecting");
                         *state = State::Down(reason);
                     }
@@ -246,7 +250,9 @@ impl Downstream {
         }
     }
 
-    async fn connect(&self) -> Result<(RunningService<RoleClient, ClientConfig>, Connection), String> {
+    async fn connect(
+        &self,
+    ) -> Result<(RunningService<RoleClient, ClientConfig>, Connection), String> {
         let client_info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("pallas", env!("CARGO_PKG_VERSION")),
@@ -264,7 +270,9 @@ impl Downstream {
                 let (transport, stderr) = TokioChildProcess::builder(cmd)
                     .stderr(Stdio::piped())
                     .spawn()
-                    .map_err(|e| format!("cannot start '{command}' (cwd {}): {e}", cwd.display()))?;
+                    .map_err(|e| {
+                        format!("cannot start '{command}' (cwd {}): {e}", cwd.display())
+                    })?;
                 let pid = transport.id();
                 if let Some(stderr) = stderr {
                     tokio::spawn(forward_stderr(self.name().to_string(), stderr));
@@ -314,7 +322,11 @@ async fn ping(peer: &Peer<RoleClient>, timeout: Duration) -> Result<(), String> 
         .send_request_with_option(request, PeerRequestOptions::with_timeout(timeout))
         .await
         .map_err(|e| e.to_string())?;
-    handle.await_response().await.map(|_| ()).map_err(|e| e.to_string())
+    handle
+        .await_response()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// A relative program path with a slash is taken relative to the server's cwd, which is
@@ -386,7 +398,9 @@ impl ServerPool {
     pub async fn settle(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         for server in self.servers.values() {
-            while matches!(*server.state.read().await, State::Connecting) && Instant::now() < deadline {
+            while matches!(*server.state.read().await, State::Connecting)
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

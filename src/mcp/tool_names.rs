@@ -155,10 +155,10 @@ mod tests {
         let long2 = map.insert(&"s".repeat(40), &format!("{}x", "t".repeat(40)));
         assert_eq!(long2.len(), 64);
         assert_ne!(long, long2);
-        assert!(
-            map.names()
-                .all(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        );
+        assert!(map.names().all(|n| {
+            n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        }));
     }
 
     #[test]
