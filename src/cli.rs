@@ -108,8 +108,10 @@ fn init_tracing(logger_level: Option<&str>) {
             "{level},rmcp=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
         ))
     });
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -522,3 +522,89 @@ async fn spawn_http_notes(addr: &str) -> HttpNotes {
         .to_string();
     HttpNotes { child, addr, url }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_downstream_call_times_out_into_an_error_result() {
+    let config = NOTES_CONFIG.replace("read_timeout_seconds: 20", "read_timeout_seconds: 1");
+    let run = start(ONE_AGENT, &config).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let started = Instant::now();
+    let (answer, is_error) = ask(&client, "jarvis", r#"notes__sleep {"seconds": 30}"#).await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the call was not left hanging"
+    );
+    assert!(
+        answer.contains("error: tool 'sleep' on server 'notes' did not answer within 1s"),
+        "{answer}"
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_stdio_server_is_restarted_and_its_tools_come_back() {
+    let run = start(ONE_AGENT, NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let h = health(&run.url("jarvis"), &client).await;
+    let pid = h["servers"]["notes"]["pid"]
+        .as_u64()
+        .expect("stdio server pid");
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    eventually("the notes server was restarted", || async {
+        let h = health(&run.url("jarvis"), &client).await;
+        h["servers"]["notes"]["status"] == "ok"
+            && h["servers"]["notes"]["pid"].as_u64() != Some(pid)
+    })
+    .await;
+    let h = health(&run.url("jarvis"), &client).await;
+    assert!(
+        h["servers"]["notes"]["reconnects"].as_u64().unwrap() >= 1,
+        "{h}"
+    );
+    let (answer, _) = ask(&client, "jarvis", "notes__now please").await;
+    assert!(answer.contains("Tool results: [notes__now]"), "{answer}");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_host_is_accepted_and_other_hosts_are_refused() {
+    let agents = ONE_AGENT.replace("host: 127.0.0.1", "host: pallas.internal.example");
+    let run = start(&agents, NOTES_CONFIG).await;
+    let url = run.url("jarvis");
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let status_for = |host: &'static str| {
+        let (url, body) = (url.clone(), initialize.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("Host", host)
+                .header("Accept", "application/json, text/event-stream")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status_for("pallas.internal.example").await, 200);
+    assert_eq!(status_for("localhost").await, 200);
+    assert_eq!(status_for("attacker.example").await, 403);
+    let listed = get_json(&format!("{}/agents", run.registry())).await;
+    assert!(
+        listed[0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://pallas.internal.example:"),
+        "{listed}"
+    );
+    run.fleet.shutdown().await;
+}

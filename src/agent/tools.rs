@@ -137,10 +137,10 @@ fn convert_result(tool_use_id: &str, result: CallToolResult, vision: bool) -> To
             )),
         }
     }
-    if content.is_empty() {
-        if let Some(structured) = result.structured_content {
-            content.push(ToolResultContent::Json(structured));
-        }
+    if content.is_empty()
+        && let Some(structured) = result.structured_content
+    {
+        content.push(ToolResultContent::Json(structured));
     }
     let all_blank = content
         .iter()
