@@ -20,7 +20,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -79,7 +79,9 @@ struct Connection {
 pub struct Downstream {
     pub config: McpServerConfig,
     root: PathBuf,
-    state: RwLock<State>,
+    /// A watch channel rather than a lock, so startup and tests can wait for a state change
+    /// instead of polling.
+    state: watch::Sender<State>,
     /// Tells the supervisor the connection looks dead (a failed ping or call).
     reconnect: Notify,
     reconnects: AtomicU64,
@@ -92,7 +94,7 @@ impl Downstream {
 
     /// The tools of a connected server; `None` while it is down or still connecting.
     pub async fn tools(&self) -> Option<Vec<Tool>> {
-        match &*self.state.read().await {
+        match &*self.state.borrow() {
             State::Up(c) => Some(c.tools.clone()),
             _ => None,
         }
@@ -133,7 +135,7 @@ impl Downstream {
     /// Live probe: an MCP ping with a short timeout. A failed ping marks the server down
     /// and wakes the supervisor to reconnect.
     pub async fn probe(&self, timeout: Duration) -> ServerHealth {
-        let state = self.state.read().await.clone();
+        let state = self.state.borrow().clone();
         let mut health = ServerHealth {
             status: "error",
             transport: self.config.transport.kind(),
@@ -168,7 +170,7 @@ impl Downstream {
     }
 
     async fn connection(&self) -> Result<Arc<Connection>, DownstreamError> {
-        match &*self.state.read().await {
+        match &*self.state.borrow() {
             State::Up(c) => Ok(c.clone()),
             State::Connecting => Err(self.not_connected("still connecting")),
             State::Down(reason) => Err(self.not_connected(reason)),
@@ -183,10 +185,16 @@ impl Downstream {
     }
 
     async fn mark_down(&self, reason: String) {
-        let mut state = self.state.write().await;
-        if matches!(*state, State::Up(_)) {
+        let changed = self.state.send_if_modified(|state| {
+            if matches!(state, State::Up(_)) {
+                *state = State::Down(reason.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if changed {
             tracing::warn!(server = %self.name(), "{reason}");
-            *state = State::Down(reason);
             self.reconnect.notify_one();
         }
     }
@@ -205,7 +213,7 @@ impl Downstream {
                 Ok((running, conn)) => {
                     tracing::info!(server = %self.name(), tools = conn.tools.len(), "downstream server connected");
                     backoff = BACKOFF_START;
-                    *self.state.write().await = State::Up(Arc::new(conn));
+                    self.state.send_replace(State::Up(Arc::new(conn)));
                     let stop = running.cancellation_token();
                     let waiting = running.waiting();
                     tokio::pin!(waiting);
@@ -226,20 +234,23 @@ impl Downstream {
                         }
                     };
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
-                    let mut state = self.state.write().await;
-                    if !reason.is_empty() || !matches!(*state, State::Down(_)) {
-                        let reason = if reason.is_empty() {
-                            "connection lost".into()
-                        } else {
-                            reason
-                        };
+                    // A ping or call that found the connection dead already recorded why.
+                    if !reason.is_empty() {
                         tracing::warn!(server = %self.name(), "{reason}; reconnecting");
-                        *state = State::Down(reason);
+                        self.state.send_replace(State::Down(reason));
+                    } else {
+                        self.state.send_if_modified(|state| {
+                            let up = matches!(state, State::Up(_));
+                            if up {
+                                *state = State::Down("connection lost".into());
+                            }
+                            up
+                        });
                     }
                 }
                 Err(reason) => {
                     tracing::warn!(server = %self.name(), "cannot connect: {reason}; retrying in {:?}", backoff);
-                    *self.state.write().await = State::Down(reason);
+                    self.state.send_replace(State::Down(reason));
                 }
             }
             tokio::select! {
@@ -368,7 +379,7 @@ impl ServerPool {
                 let server = Arc::new(Downstream {
                     config,
                     root: root.to_path_buf(),
-                    state: RwLock::new(State::Connecting),
+                    state: watch::Sender::new(State::Connecting),
                     reconnect: Notify::new(),
                     reconnects: AtomicU64::new(0),
                 });
@@ -396,13 +407,12 @@ impl ServerPool {
     /// Waits until every server has left the connecting state (up or down), for startup
     /// summaries and tests; bounded by `timeout`.
     pub async fn settle(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        for server in self.servers.values() {
-            while matches!(*server.state.read().await, State::Connecting)
-                && Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        let all = futures::future::join_all(self.servers.values().map(|server| {
+            let mut rx = server.state.subscribe();
+            async move {
+                let _ = rx.wait_for(|s| !matches!(s, State::Connecting)).await;
             }
-        }
+        }));
+        let _ = tokio::time::timeout(timeout, all).await;
     }
 }
