@@ -386,17 +386,8 @@ agents:
     model: bedrok.anthropic.x
 ";
     let project = Project::new(agents, &config_yaml(""));
-    let mut cmd = project.command("check");
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
-    let out = run(cmd, CHECK_TIMEOUT);
-    let text = out.describe();
-    assert_eq!(out.code(), Some(1), "{text}");
-    let err = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: agent scribe:"))
-        .unwrap_or_else(|| panic!("no agent error\n{text}"));
+    let (_, err) = check_agent_error(&project, "scribe");
+    let err = err.as_str();
     assert_points_at(
         err,
         &project.agents_file(),
@@ -418,17 +409,8 @@ agents:
     servers: [nope]
 ";
     let project = Project::new(agents, &static_notes_config());
-    let mut cmd = project.command("check");
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
-    let out = run(cmd, CHECK_TIMEOUT);
-    let text = out.describe();
-    assert_eq!(out.code(), Some(1), "{text}");
-    let err = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: agent scribe:"))
-        .unwrap_or_else(|| panic!("no agent error\n{text}"));
+    let (_, err) = check_agent_error(&project, "scribe");
+    let err = err.as_str();
     assert_points_at(
         err,
         &project.agents_file(),
@@ -452,17 +434,8 @@ agents:
     port: 18436
 ";
     let project = Project::new(agents, &config_yaml(""));
-    let mut cmd = project.command("check");
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
-    let out = run(cmd, CHECK_TIMEOUT);
-    let text = out.describe();
-    assert_eq!(out.code(), Some(1), "{text}");
-    let err = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: agent second:"))
-        .unwrap_or_else(|| panic!("no error for the second agent\n{text}"));
+    let (out, err) = check_agent_error(&project, "second");
+    let err = err.as_str();
     assert_points_at(
         err,
         &project.agents_file(),
@@ -475,8 +448,27 @@ agents:
     );
     assert!(
         !out.stdout.contains("error: agent first:"),
-        "the first agent is fine\n{text}"
+        "the first agent is fine\n{}",
+        out.describe()
     );
+}
+
+/// Runs `check` with credentials set, expects exit 1, and returns the output with the
+/// `error: agent NAME: …` line.
+fn check_agent_error(project: &Project, agent: &str) -> (Output, String) {
+    let mut cmd = project.command("check");
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    let out = run(cmd, CHECK_TIMEOUT);
+    let text = out.describe();
+    assert_eq!(out.code(), Some(1), "{text}");
+    let err = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("error: agent {agent}:")))
+        .unwrap_or_else(|| panic!("no error for agent {agent}\n{text}"))
+        .to_string();
+    (out, err)
 }
 
 #[test]

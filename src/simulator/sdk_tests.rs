@@ -46,21 +46,9 @@ fn client(sim: &Simulator, max_attempts: u32) -> Client {
     Client::from_conf(config)
 }
 
+/// The provider's own converter, so the tests send what production sends.
 fn doc(value: &Value) -> Document {
-    match value {
-        Value::Null => Document::Null,
-        Value::Bool(b) => Document::Bool(*b),
-        Value::Number(n) => Document::Number(if let Some(u) = n.as_u64() {
-            Number::PosInt(u)
-        } else if let Some(i) = n.as_i64() {
-            Number::NegInt(i)
-        } else {
-            Number::Float(n.as_f64().unwrap_or_default())
-        }),
-        Value::String(s) => Document::String(s.clone()),
-        Value::Array(a) => Document::Array(a.iter().map(doc).collect()),
-        Value::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), doc(v))).collect()),
-    }
+    crate::llm::bedrock::json_to_document(value)
 }
 
 fn user_text(text: &str) -> Message {
