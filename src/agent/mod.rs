@@ -114,11 +114,12 @@ impl Agent {
                 messages: history.clone(),
                 tools: toolbox.specs.clone(),
                 max_tokens: self.capabilities.max_output_tokens,
+                options: Default::default(),
             };
             let started = std::time::Instant::now();
             let response = self
                 .llm
-                .complete(&request)
+                .complete(&request, progress)
                 .await
                 .map_err(|source| AgentError::Llm {
                     provider: self.llm.provider().to_string(),

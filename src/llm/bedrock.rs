@@ -23,7 +23,7 @@ use super::conversation::{
     ContentBlock, Image, Message, Reasoning, Request, Response, Role, StopReason,
     ToolResultContent, ToolUse, Usage,
 };
-use super::{LlmError, LlmProvider, Preflight, PreflightStatus, ProviderOverrides};
+use super::{LlmError, LlmProvider, Preflight, PreflightStatus, ProviderOverrides, TextSink};
 use crate::config::BedrockSettings;
 use crate::model::Provider;
 use crate::model::capabilities::GEO_PREFIXES;
@@ -240,7 +240,11 @@ impl LlmProvider for BedrockProvider {
         &self.model_id
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+        _text_sink: Option<&'a TextSink>,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
         Box::pin(self.converse(request))
     }
 
@@ -593,6 +597,7 @@ mod tests {
             }],
             tools: vec![],
             max_tokens: 100,
+            options: Default::default(),
         };
         let config = tool_config(&request).unwrap().expect("a tool config");
         assert_eq!(config.tools().len(), 1);

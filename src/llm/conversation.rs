@@ -147,6 +147,29 @@ pub struct Request {
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
     pub max_tokens: u32,
+    pub options: GenerationOptions,
+}
+
+/// Per-agent sampling and tool-use settings; `None` leaves the provider's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GenerationOptions {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub stop_sequences: Vec<String>,
+    pub tool_choice: ToolChoice,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The model must call some tool.
+    Any,
+    /// Tools are not offered this call.
+    None,
+    /// The model must call this (exposed) tool.
+    Tool(String),
 }
 
 /// One model call's output.

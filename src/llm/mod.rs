@@ -64,10 +64,19 @@ pub trait LlmProvider: Send + Sync {
     fn provider(&self) -> Provider;
     /// The id sent on the wire.
     fn model_id(&self) -> &str;
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>>;
+    /// One model call. Streaming providers send text to `text_sink` as it is generated (the
+    /// agent forwards it as progress); the returned response is always the complete turn.
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+        text_sink: Option<&'a TextSink>,
+    ) -> BoxFuture<'a, Result<Response, LlmError>>;
     /// Checks what can be checked without spending tokens (credentials, endpoint).
     fn preflight(&self) -> BoxFuture<'_, Preflight>;
 }
+
+/// Receives generated text as it streams in.
+pub type TextSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// Settings the CLI or tests may impose on top of the config files, e.g. `--simulate`.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +118,11 @@ impl LlmProvider for UnsupportedProvider {
         &self.model
     }
 
-    fn complete<'a>(&'a self, _: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
+    fn complete<'a>(
+        &'a self,
+        _: &'a Request,
+        _: Option<&'a TextSink>,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
         Box::pin(async move {
             Err(LlmError::Unsupported {
                 provider: self.provider.to_string(),
