@@ -1,0 +1,181 @@
+//! Path 1: Bedrock Converse through `aws-sdk-bedrockruntime`. The SDK does signing, bearer
+//! tokens (`AWS_BEARER_TOKEN_BEDROCK`), the credential chain, endpoints and retries; this file
+//! only translates conversations and turns AWS errors into advice a person can act on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
+use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types as bt;
+use aws_smithy_types::{Document, Number};
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::conversation::{
+    ContentBlock, Image, Message, Reasoning, Request, Response, Role, StopReason,
+    ToolResultContent, ToolUse, Usage,
+};
+use super::{LlmError, LlmProvider, Preflight, PreflightStatus, ProviderOverrides, TextSink};
+use crate::config::BedrockSettings;
+use crate::model::Provider;
+use crate::model::capabilities::GEO_PREFIXES;
+
+mod credentials;
+mod errors;
+mod translate;
+
+pub use translate::{document_to_json, json_to_document};
+use translate::{from_bedrock_output, to_bedrock_message, tool_config};
+
+/// Attempts per call for throttling, 5xx and dropped connections (the SDK's standard mode).
+const MAX_ATTEMPTS: u32 = 3;
+/// Resolving credentials may touch IMDS or an SSO endpoint; health must not hang on it.
+const CREDENTIAL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct BedrockProvider {
+    client: aws_sdk_bedrockruntime::Client,
+    model_id: String,
+    region: String,
+    endpoint: String,
+    credentials: Option<SharedCredentialsProvider>,
+    static_credentials: bool,
+    profile: Option<String>,
+}
+
+/// Region precedence as fast-agent and the AWS CLI use it, resolved here so the SDK never
+/// falls through to an IMDS region lookup.
+pub fn resolve_region(settings: &BedrockSettings) -> String {
+    settings
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_string())
+}
+
+impl BedrockProvider {
+    pub async fn new(
+        model_id: &str,
+        settings: &BedrockSettings,
+        overrides: &ProviderOverrides,
+    ) -> BedrockProvider {
+        let region = resolve_region(settings);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            // Reasoning models can pause for long stretches; only a connection that stays
+            // silent for minutes is dead.
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_secs(300))
+                    .build(),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        let endpoint = overrides
+            .bedrock_endpoint_url
+            .clone()
+            .or_else(|| settings.endpoint_url.clone());
+        if let Some(url) = &endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(creds) = &overrides.bedrock_static_credentials {
+            loader = loader.credentials_provider(creds.clone());
+        }
+        let sdk_config = loader.load().await;
+        let endpoint = sdk_config
+            .endpoint_url()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
+        BedrockProvider {
+            client: aws_sdk_bedrockruntime::Client::new(&sdk_config),
+            model_id: model_id.to_string(),
+            region,
+            endpoint,
+            credentials: sdk_config.credentials_provider(),
+            static_credentials: overrides.bedrock_static_credentials.is_some(),
+            profile: settings.profile.clone(),
+        }
+    }
+
+    async fn converse(&self, request: &Request) -> Result<Response, LlmError> {
+        let messages = request
+            .messages
+            .iter()
+            .map(to_bedrock_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut call = self
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .set_messages(Some(messages))
+            .inference_config(
+                bt::InferenceConfiguration::builder()
+                    .max_tokens(request.max_tokens.min(i32::MAX as u32) as i32)
+                    .build(),
+            );
+        if !request.system.trim().is_empty() {
+            call = call.system(bt::SystemContentBlock::Text(request.system.clone()));
+        }
+        if let Some(tool_config) = tool_config(request)? {
+            call = call.tool_config(tool_config);
+        }
+        let output = call.send().await.map_err(|e| self.map_error(e))?;
+        from_bedrock_output(output)
+    }
+}
+
+impl LlmProvider for BedrockProvider {
+    fn provider(&self) -> Provider {
+        Provider::Bedrock
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a Request,
+        _text_sink: Option<&'a TextSink>,
+    ) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.converse(request))
+    }
+
+    fn preflight(&self) -> BoxFuture<'_, Preflight> {
+        Box::pin(async move {
+            let (status, message) = match self.check_credentials().await {
+                Ok(source) => (
+                    PreflightStatus::Ok,
+                    format!(
+                        "{source}; region {}; endpoint {}",
+                        self.region, self.endpoint
+                    ),
+                ),
+                Err(problem) => (PreflightStatus::Error, problem),
+            };
+            Preflight {
+                provider: Provider::Bedrock.to_string(),
+                model: self.model_id.clone(),
+                status,
+                message,
+                checked_at: chrono::Utc::now(),
+            }
+        })
+    }
+}
