@@ -144,9 +144,10 @@ impl Simulator {
         format!("http://{addr}")
     }
 
-    /// Every request received so far (including rejected ones), in order.
+    /// The requests received so far (including rejected ones), in order; only the newest
+    /// few hundred are kept.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.inner.state.requests).clone()
+        lock(&self.inner.state.requests).iter().cloned().collect()
     }
 
     pub fn clear_requests(&self) {

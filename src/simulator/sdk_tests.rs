@@ -341,6 +341,22 @@ async fn unsigned_and_unknown_requests_are_rejected_and_recorded() {
 }
 
 #[tokio::test]
+async fn the_request_log_keeps_only_the_newest_requests() {
+    let sim = start().await;
+    let url = sim.endpoint_url();
+    let http = reqwest::Client::new();
+    let total = super::server::RECORDED_REQUESTS_LIMIT + 5;
+    for i in 0..total {
+        http.get(format!("{url}/probe/{i}")).send().await.unwrap();
+    }
+    let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths.len(), super::server::RECORDED_REQUESTS_LIMIT);
+    assert_eq!(paths.first().unwrap(), "/probe/5");
+    assert_eq!(paths.last().unwrap(), &format!("/probe/{}", total - 1));
+    sim.shutdown();
+}
+
+#[tokio::test]
 async fn latency_delays_calls() {
     let sim = start().await;
     let client = client(&sim, 1);

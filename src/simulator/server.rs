@@ -19,11 +19,14 @@ use super::{InjectedError, RecordedRequest, ScriptedReply, converse, scripted_mo
 
 /// Largest request body accepted (Bedrock allows several large attachments).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Requests kept for inspection. The log is for tests; a long-running simulator (the quick
+/// start, benchmarks) must not grow without bound, so only the newest are kept.
+pub(crate) const RECORDED_REQUESTS_LIMIT: usize = 256;
 
 /// State shared by the handle and the server task.
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
-    pub requests: Mutex<Vec<RecordedRequest>>,
+    pub requests: Mutex<VecDeque<RecordedRequest>>,
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
     pub latency: Mutex<Duration>,
@@ -139,7 +142,13 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         body,
     };
     tracing::debug!(method = %recorded.method, path = %recorded.path, operation = %recorded.operation, "bedrock simulator request");
-    lock(&state.requests).push(recorded.clone());
+    {
+        let mut log = lock(&state.requests);
+        if log.len() == RECORDED_REQUESTS_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(recorded.clone());
+    }
 
     let request_id = state.next_request_id();
     let result = match route {
