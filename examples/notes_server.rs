@@ -12,6 +12,8 @@
 //! | `now`         | —                         | current UTC time, RFC 3339                      |
 //! | `sleep`       | `seconds` (number, ≤ 600) | `slept N s` (for downstream-timeout tests)      |
 //! | `fail`        | `message`                 | always an error result carrying `message`       |
+//! | `chart`       | —                         | text plus a PNG image (image content)           |
+//! | `export_pdf`  | —                         | a PDF as an embedded blob resource              |
 //!
 //! Notes live in memory and are shared by every session of one process. With
 //! `--store PATH` they are loaded from and saved to a JSON file (`{"title": "text", …}`).
@@ -40,7 +42,10 @@ use anyhow::Context as _;
 use clap::Parser;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ResourceContents, ServerCapabilities,
+    ServerConfig,
+};
 use rmcp::schemars::{self, JsonSchema};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -271,7 +276,30 @@ impl NotesServer {
     async fn fail(&self, Parameters(args): Parameters<FailArgs>) -> CallToolResult {
         error_result(args.message)
     }
+
+    #[tool(description = "Return a chart of the notes as a PNG image (for testing image content).")]
+    async fn chart(&self) -> CallToolResult {
+        CallToolResult::success(vec![
+            ContentBlock::text("Chart of the notes:"),
+            ContentBlock::image(CHART_PNG_BASE64, "image/png"),
+        ])
+    }
+
+    #[tool(
+        description = "Export the notes as a PDF document, returned as an embedded resource (for testing document content)."
+    )]
+    async fn export_pdf(&self) -> CallToolResult {
+        CallToolResult::success(vec![ContentBlock::resource(
+            ResourceContents::blob(EXPORT_PDF_BASE64, "notes://export/notes.pdf")
+                .with_mime_type("application/pdf"),
+        )])
+    }
 }
+
+/// A 1×1 PNG: small, valid, and recognisable in requests.
+const CHART_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+/// A minimal PDF.
+const EXPORT_PDF_BASE64: &str = "JVBERi0xLjQKMSAwIG9iaiA8PCAvVHlwZSAvQ2F0YWxvZyA+PiBlbmRvYmoKdHJhaWxlciA8PCAvUm9vdCAxIDAgUiA+PgolJUVPRgo=";
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for NotesServer {
@@ -283,7 +311,8 @@ impl ServerHandler for NotesServer {
             ))
             .with_instructions(
                 "A shared notebook: add_note, list_notes, get_note, delete_note; \
-                 plus now (UTC time), sleep and fail for testing.",
+                 plus now (UTC time), sleep, fail, chart (an image) and export_pdf \
+                 (a PDF resource) for testing.",
             )
     }
 }

@@ -341,7 +341,7 @@ async fn health_degrades_when_a_downstream_server_dies_and_recovers_when_it_retu
     let server = &h["servers"]["notes"];
     assert_eq!(server["status"], "ok");
     assert_eq!(server["transport"], "http");
-    assert_eq!(server["tools"], 7);
+    assert_eq!(server["tools"], 9);
     assert!(server["latency_ms"].as_f64().is_some());
     // GET /health on the agent's port answers the same document.
     let plain = get_json(&format!(
@@ -350,7 +350,7 @@ async fn health_degrades_when_a_downstream_server_dies_and_recovers_when_it_retu
     ))
     .await;
     assert_eq!(plain["status"], "ok");
-    assert_eq!(plain["servers"]["notes"]["tools"], 7);
+    assert_eq!(plain["servers"]["notes"]["tools"], 9);
 
     let addr = notes.addr.clone();
     notes.kill();

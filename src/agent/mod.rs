@@ -2,6 +2,7 @@
 //! results back, until it ends its turn or `max_iterations` is reached.
 
 mod history;
+pub mod media;
 pub mod tools;
 
 use std::sync::{Arc, Mutex};
@@ -79,12 +80,12 @@ impl Agent {
     pub async fn send(
         &self,
         conversation: &Conversation,
-        text: String,
+        message: Message,
         progress: Option<&ProgressSender>,
     ) -> Result<String, AgentError> {
         let mut history = conversation.lock().await;
         let mut working = history.clone();
-        working.push(Message::user_text(text));
+        working.push(message);
         let answer = self.run_turn(&mut working, progress).await?;
         *history = working;
         Ok(answer)
@@ -149,9 +150,9 @@ impl Agent {
                 report(format!("tool call {}", call.name));
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
-            let vision = self.capabilities.vision;
+            let support = media::MediaSupport::from(&self.capabilities);
             let results: Vec<ToolResult> =
-                join_all(calls.iter().map(|call| toolbox.run(call, vision))).await;
+                join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
             for r in results.iter().filter(|r| r.is_error) {
                 tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
             }

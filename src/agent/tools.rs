@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use rmcp::model::{CallToolResult, ContentBlock as McpContent, ResourceContents};
 
-use crate::llm::conversation::{Image, ToolResult, ToolResultContent, ToolSpec, ToolUse};
+use super::media::{self, Media, MediaSupport};
+use crate::llm::conversation::{ToolResult, ToolResultContent, ToolSpec, ToolUse, base64};
 use crate::mcp::downstream::Downstream;
 use crate::mcp::tool_names::{ToolNameMap, normalize_schema};
 
@@ -51,7 +52,7 @@ impl Toolbox {
 
     /// Runs one tool call. Every failure becomes an error result with a non-empty message,
     /// because an empty error result poisons the history for some models.
-    pub async fn run(&self, call: &ToolUse, vision: bool) -> ToolResult {
+    pub async fn run(&self, call: &ToolUse, support: MediaSupport) -> ToolResult {
         let outcome = match self.names.resolve(&call.name) {
             None => Err(self.unknown_tool_message(&call.name)),
             Some(target) => {
@@ -75,7 +76,7 @@ impl Toolbox {
             }
         };
         match outcome {
-            Ok(result) => convert_result(&call.id, result, vision),
+            Ok(result) => convert_result(&call.id, result, support),
             Err(message) => ToolResult {
                 tool_use_id: call.id.clone(),
                 content: vec![ToolResultContent::Text(message)],
@@ -98,32 +99,61 @@ impl Toolbox {
     }
 }
 
-fn convert_result(tool_use_id: &str, result: CallToolResult, vision: bool) -> ToolResult {
+/// An image or file from a tool, as the model can take it. A file Bedrock would refuse is
+/// replaced by a note saying why: the tool's output is not the caller's fault, and the
+/// model can still answer from the rest.
+fn media_content(
+    mime_type: &str,
+    name: Option<&str>,
+    base64_data: &str,
+    support: MediaSupport,
+) -> ToolResultContent {
+    let label = name.unwrap_or(mime_type);
+    let data = match base64::decode(base64_data) {
+        Ok(data) => data,
+        Err(e) => {
+            return ToolResultContent::Text(format!("[{label} omitted: invalid base64: {e}]"));
+        }
+    };
+    match media::classify(mime_type, name, data, support) {
+        Ok(Media::Image(img)) => ToolResultContent::Image(img),
+        Ok(Media::Document(doc)) => ToolResultContent::Document(doc),
+        Ok(Media::Note(note)) => ToolResultContent::Text(note),
+        Err(problem) => ToolResultContent::Text(format!("[file omitted: {problem}]")),
+    }
+}
+
+/// The last path segment of a resource URI, which is the file name a person would give.
+fn file_name(uri: &str) -> &str {
+    uri.rsplit('/').find(|s| !s.is_empty()).unwrap_or(uri)
+}
+
+fn convert_result(tool_use_id: &str, result: CallToolResult, support: MediaSupport) -> ToolResult {
     let is_error = result.is_error.unwrap_or(false);
     let mut content = Vec::new();
     for block in &result.content {
         match block {
             McpContent::Text(t) => content.push(ToolResultContent::Text(t.text.clone())),
-            McpContent::Image(img) => match crate::llm::conversation::base64::decode(&img.data) {
-                Ok(data) if vision => content.push(ToolResultContent::Image(Image {
-                    mime_type: img.mime_type.clone(),
-                    data,
-                })),
-                _ => content.push(ToolResultContent::Text(format!(
-                    "[image {} omitted: this model does not accept images]",
-                    img.mime_type
-                ))),
-            },
-            McpContent::Resource(r) => content.push(ToolResultContent::Text(match &r.resource {
+            McpContent::Image(img) => {
+                content.push(media_content(&img.mime_type, None, &img.data, support))
+            }
+            McpContent::Resource(r) => content.push(match &r.resource {
                 ResourceContents::TextResourceContents { uri, text, .. } => {
-                    format!("[{uri}]\n{text}")
+                    ToolResultContent::Text(format!("[{uri}]\n{text}"))
                 }
-                ResourceContents::BlobResourceContents { uri, mime_type, .. } => format!(
-                    "[resource {uri} ({}) omitted]",
-                    mime_type.as_deref().unwrap_or("binary")
+                ResourceContents::BlobResourceContents {
+                    uri,
+                    mime_type,
+                    blob,
+                    ..
+                } => media_content(
+                    mime_type.as_deref().unwrap_or("application/octet-stream"),
+                    Some(file_name(uri)),
+                    blob,
+                    support,
                 ),
-                _ => "[resource of an unknown kind omitted]".to_string(),
-            })),
+                _ => ToolResultContent::Text("[resource of an unknown kind omitted]".to_string()),
+            }),
             McpContent::ResourceLink(link) => content.push(ToolResultContent::Text(format!(
                 "[resource link {}]",
                 link.uri

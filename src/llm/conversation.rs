@@ -50,6 +50,7 @@ impl Message {
 pub enum ContentBlock {
     Text(String),
     Image(Image),
+    Document(Document),
     ToolUse(ToolUse),
     ToolResult(ToolResult),
     /// Model reasoning, kept (with its signature) so multi-turn tool use with thinking replays
@@ -62,6 +63,17 @@ pub struct Image {
     /// MIME type, e.g. `image/png`.
     pub mime_type: String,
     /// Raw bytes, base64 in serialized form.
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// A file the model reads (PDF, spreadsheet, text…), as Bedrock's document block has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Converse document format: pdf, csv, doc, docx, xls, xlsx, html, txt or md.
+    pub format: String,
+    /// Shown to the model; already restricted to the characters Bedrock accepts.
+    pub name: String,
     #[serde(with = "base64_bytes")]
     pub data: Vec<u8>,
 }
@@ -87,6 +99,7 @@ pub enum ToolResultContent {
     Text(String),
     Json(Value),
     Image(Image),
+    Document(Document),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

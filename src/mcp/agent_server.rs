@@ -21,6 +21,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::media;
 use crate::agent::{Agent, Conversation};
 use crate::config::InstanceScope;
 use crate::health::{AgentHealth, agent_health};
@@ -92,7 +93,8 @@ impl AgentServer {
         let send_schema = json!({
             "type": "object",
             "properties": {
-                "message": {"type": "string", "description": format!("The message for {}", config.title)}
+                "message": {"type": "string", "description": format!("The message for {}", config.title)},
+                "attachments": media::attachments_schema()
             },
             "required": ["message"]
         });
@@ -131,6 +133,19 @@ impl AgentServer {
                 )
             })?
             .to_string();
+        let agent = &self.runtime.agent;
+        let attachments = arguments.as_ref().and_then(|a| a.get("attachments"));
+        // Files come first: models read a document or image better before the question.
+        let mut content = match media::attachment_blocks(attachments, (&agent.capabilities).into())
+        {
+            Ok(blocks) => blocks,
+            Err(problem) => return Ok(CallToolResult::error(vec![McpContent::text(problem)])),
+        };
+        content.push(ContentBlock::Text(message));
+        let message = Message {
+            role: Role::User,
+            content,
+        };
         let (progress_tx, forwarder) = match context.meta.get_progress_token() {
             Some(token) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -151,7 +166,6 @@ impl AgentServer {
             None => (None, None),
         };
         let conversation = self.conversation();
-        let agent = &self.runtime.agent;
         let outcome = tokio::select! {
             r = agent.send(&conversation, message, progress_tx.as_ref()) => Some(r),
             _ = context.ct.cancelled() => None,
@@ -292,11 +306,15 @@ fn prompt_message(m: &Message) -> Option<PromptMessage> {
                         ToolResultContent::Text(t) => t.clone(),
                         ToolResultContent::Json(v) => v.to_string(),
                         ToolResultContent::Image(i) => format!("<{} image>", i.mime_type),
+                        ToolResultContent::Document(d) => {
+                            format!("<{} document {}>", d.format, d.name)
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(" ")
             )),
             ContentBlock::Image(i) => Some(format!("<{} image>", i.mime_type)),
+            ContentBlock::Document(d) => Some(format!("<{} document {}>", d.format, d.name)),
             ContentBlock::Reasoning(_) => None,
         })
         .collect();
@@ -341,6 +359,7 @@ pub async fn serve_agent(
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
+            .with_max_request_body_bytes(media::MAX_ATTACHMENTS_REQUEST_BYTES)
             .with_cancellation_token(shutdown.child_token()),
     );
     let app = axum::Router::new()

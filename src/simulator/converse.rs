@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
+use super::media::{self, MediaCount};
 
 /// Members of the `ContentBlock` union (Bedrock Runtime API reference).
 const CONTENT_BLOCK_MEMBERS: &[&str] = &[
@@ -123,6 +124,7 @@ fn validate_messages(body: &Value, cache_points: &mut usize) -> Result<bool, Api
     let mut tool_uses: Vec<Vec<&str>> = Vec::with_capacity(messages.len());
     let mut tool_results: Vec<Vec<&str>> = Vec::with_capacity(messages.len());
     let mut previous_role: Option<&str> = None;
+    let mut media_count = MediaCount::default();
 
     for (i, message) in messages.iter().enumerate() {
         let role = message.get("role").and_then(Value::as_str).unwrap_or("");
@@ -165,6 +167,7 @@ fn validate_messages(body: &Value, cache_points: &mut usize) -> Result<bool, Api
         for (j, block) in content.iter().enumerate() {
             let at = format!("messages.{i}.content.{j}");
             let (member, inner) = union_member(block, CONTENT_BLOCK_MEMBERS, &at)?;
+            media::check(member, inner, &at, &mut media_count)?;
             match member {
                 "text" => match inner.as_str() {
                     Some(t) if !t.trim().is_empty() => {}
@@ -200,7 +203,7 @@ fn validate_messages(body: &Value, cache_points: &mut usize) -> Result<bool, Api
                         ));
                     }
                     let id = required_str(inner, "toolUseId", &at)?;
-                    validate_tool_result(inner, &at)?;
+                    validate_tool_result(inner, &at, &mut media_count)?;
                     results.push(id);
                 }
                 _ => {}
@@ -262,18 +265,16 @@ fn required_str<'a>(obj: &'a Value, field: &str, at: &str) -> Result<&'a str, Ap
     }
 }
 
-fn validate_tool_result(inner: &Value, at: &str) -> Check {
+fn validate_tool_result(inner: &Value, at: &str, media_count: &mut MediaCount) -> Check {
     let Some(content) = inner.get("content").and_then(Value::as_array) else {
         return invalid(format!(
             "The toolResult block at {at} is missing the content field."
         ));
     };
     for (k, item) in content.iter().enumerate() {
-        union_member(
-            item,
-            TOOL_RESULT_MEMBERS,
-            &format!("{at}.toolResult.content.{k}"),
-        )?;
+        let item_at = format!("{at}.toolResult.content.{k}");
+        let (member, inner) = union_member(item, TOOL_RESULT_MEMBERS, &item_at)?;
+        media::check(member, inner, &item_at, media_count)?;
     }
     match inner.get("status") {
         None | Some(Value::Null) => Ok(()),

@@ -10,6 +10,7 @@
 
 mod converse;
 mod errors;
+mod media;
 mod scripted_model;
 mod server;
 mod usage;

@@ -104,11 +104,15 @@ pub(crate) fn respond(body: &Value, next_id: &mut impl FnMut() -> String) -> Mod
         };
     }
 
-    let echo = if text.trim().is_empty() {
+    let attached: Vec<String> = content.iter().filter_map(super::media::describe).collect();
+    let mut echo = if text.trim().is_empty() {
         "[non-text content]".to_string()
     } else {
         truncate(text.trim(), MAX_ECHO_CHARS)
     };
+    if !attached.is_empty() {
+        echo.push_str(&format!(" (attached: {})", attached.join(", ")));
+    }
     limit(body, text_turn(format!("Simulated reply to: {echo}")))
 }
 
@@ -189,13 +193,8 @@ fn flatten_result_item(item: &Value) -> String {
         text.to_string()
     } else if let Some(json) = item.get("json") {
         json.to_string()
-    } else if let Some(doc) = item.get("document") {
-        format!(
-            "[document {}]",
-            doc.get("name").and_then(Value::as_str).unwrap_or("")
-        )
-    } else if item.get("image").is_some() {
-        "[image]".to_string()
+    } else if let Some(media) = super::media::describe(item) {
+        media
     } else {
         "[content]".to_string()
     }

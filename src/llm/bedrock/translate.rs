@@ -1,6 +1,8 @@
 //! Neutral conversation types to and from Converse types.
 
 use super::*;
+/// Named apart from Smithy's `Document` (JSON values), which this file also uses.
+use crate::llm::conversation::Document as FileDocument;
 
 pub(super) fn build_err(e: impl std::fmt::Display) -> LlmError {
     LlmError::Validation {
@@ -29,6 +31,7 @@ pub(super) fn to_bedrock_block(b: &ContentBlock) -> Result<bt::ContentBlock, Llm
     Ok(match b {
         ContentBlock::Text(t) => bt::ContentBlock::Text(t.clone()),
         ContentBlock::Image(img) => bt::ContentBlock::Image(to_bedrock_image(img)?),
+        ContentBlock::Document(doc) => bt::ContentBlock::Document(to_bedrock_document(doc)?),
         ContentBlock::ToolUse(u) => bt::ContentBlock::ToolUse(
             bt::ToolUseBlock::builder()
                 .tool_use_id(&u.id)
@@ -49,6 +52,9 @@ pub(super) fn to_bedrock_block(b: &ContentBlock) -> Result<bt::ContentBlock, Llm
                         }
                         ToolResultContent::Image(img) => {
                             bt::ToolResultContentBlock::Image(to_bedrock_image(img)?)
+                        }
+                        ToolResultContent::Document(doc) => {
+                            bt::ToolResultContentBlock::Document(to_bedrock_document(doc)?)
                         }
                     })
                 })
@@ -96,6 +102,23 @@ pub(super) fn to_bedrock_image(img: &Image) -> Result<bt::ImageBlock, LlmError> 
     bt::ImageBlock::builder()
         .format(format)
         .source(bt::ImageSource::Bytes(Blob::new(img.data.clone())))
+        .build()
+        .map_err(build_err)
+}
+
+pub(super) fn to_bedrock_document(doc: &FileDocument) -> Result<bt::DocumentBlock, LlmError> {
+    if !bt::DocumentFormat::values().contains(&doc.format.as_str()) {
+        return Err(LlmError::Validation {
+            message: format!(
+                "document format {} is not accepted by Bedrock (pdf, csv, doc, docx, xls, xlsx, html, txt, md)",
+                doc.format
+            ),
+        });
+    }
+    bt::DocumentBlock::builder()
+        .format(bt::DocumentFormat::from(doc.format.as_str()))
+        .name(&doc.name)
+        .source(bt::DocumentSource::Bytes(Blob::new(doc.data.clone())))
         .build()
         .map_err(build_err)
 }
@@ -212,6 +235,16 @@ pub(super) fn from_bedrock_block(b: bt::ContentBlock) -> Option<ContentBlock> {
             };
             ContentBlock::Image(Image {
                 mime_type: format!("image/{}", img.format.as_str()),
+                data: blob.into_inner(),
+            })
+        }
+        bt::ContentBlock::Document(doc) => {
+            let bt::DocumentSource::Bytes(blob) = doc.source? else {
+                return None;
+            };
+            ContentBlock::Document(FileDocument {
+                format: doc.format.as_str().to_string(),
+                name: doc.name,
                 data: blob.into_inner(),
             })
         }
