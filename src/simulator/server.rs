@@ -27,6 +27,8 @@ pub(crate) struct SimState {
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
     pub latency: Mutex<Duration>,
+    /// Mantle, Anthropic and OpenAI surfaces (`http_apis`).
+    pub http: super::http_apis::HttpApiState,
     cache: Mutex<PromptCache>,
     tool_ids: AtomicU64,
     request_ids: AtomicU64,
@@ -53,7 +55,10 @@ impl SimState {
 }
 
 pub(crate) fn router(state: Arc<SimState>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(state)
+    axum::Router::new()
+        .merge(super::http_apis::routes())
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// The Bedrock Runtime operation a request path names.

@@ -208,3 +208,24 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// Like [`start`], but the settings file is written once the simulator runs, so it can
+/// point HTTP providers (`anthropic.base_url`, `openai.base_url`, …) at it.
+pub async fn start_with(agents: &str, config: impl FnOnce(&Simulator) -> String) -> Running {
+    let sim = Simulator::start(([127, 0, 0, 1], 0).into()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_project(dir.path(), agents, &config(&sim));
+    let project = load(&path);
+    assert!(
+        project.agent_errors.is_empty() || agents.contains("# expect-errors"),
+        "{:?}",
+        project.agent_errors
+    );
+    let overrides = pallas::cli::simulator_overrides(&sim);
+    let fleet = Fleet::start(&project, &overrides)
+        .await
+        .expect("fleet starts");
+    let running = Running { fleet, sim, dir };
+    running.servers_up().await;
+    running
+}
