@@ -762,3 +762,39 @@ async fn the_preflight_refreshes_on_its_interval() {
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
+
+// ── Retries ─────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_and_throttling_are_retried_but_bad_requests_are_not() {
+    use pallas::simulator::InjectedError;
+    for surface in [Surface::AnthropicMantle, Surface::OpenAiMantle] {
+        let run = start_surface(surface).await;
+        let (client, _) = connect(&run.url("jarvis")).await;
+        run.sim.inject_error(InjectedError::Throttling, 1);
+        run.sim.inject_error(InjectedError::ServiceUnavailable, 1);
+        let (answer, is_error) = ask(&client, "jarvis", "hello").await;
+        assert!(!is_error, "{surface:?}: {answer}");
+        assert_eq!(
+            model_calls(&run, surface).len(),
+            3,
+            "{surface:?}: two retries"
+        );
+
+        run.sim.clear_requests();
+        run.sim.inject_error(InjectedError::Validation, 1);
+        let (answer, is_error) = ask(&client, "jarvis", "hello").await;
+        assert!(is_error, "{surface:?}: {answer}");
+        assert!(
+            answer.contains("request rejected (400)"),
+            "{surface:?}: {answer}"
+        );
+        assert_eq!(
+            model_calls(&run, surface).len(),
+            1,
+            "{surface:?}: 4xx is final"
+        );
+        client.cancel().await.unwrap();
+        run.fleet.shutdown().await;
+    }
+}
