@@ -801,3 +801,33 @@ async fn overload_and_throttling_are_retried_but_bad_requests_are_not() {
         run.fleet.shutdown().await;
     }
 }
+
+// ── --simulate ──────────────────────────────────────────────────────────────────────────
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_runs_a_real_mantle_config_offline_with_the_shims() {
+    // The overrides `pallas serve --simulate` uses; the config names the real Mantle host,
+    // so Mantle mode comes from the host, as in production.
+    let config = format!(
+        "default_model: anthropic.claude-opus-4-7\nanthropic:\n  base_url: https://bedrock-mantle.us-east-1.api.aws/anthropic\n  api_key: \"${{BEDROCK_API_KEY}}\"\n{NOTES}"
+    );
+    let run = start_configured(AGENT, |_| config, true).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "notes__now").await;
+    assert!(!is_error, "{answer}");
+    assert!(answer.contains("[notes__now] 20"), "{answer}");
+    let calls: Vec<_> = run
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "Messages")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls.iter().all(
+            |r| r.path == "/anthropic/v1/messages" && r.model_id == "anthropic.claude-opus-4-7"
+        )
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}

@@ -9,6 +9,7 @@ pub mod mantle;
 pub mod openai;
 pub mod probe;
 pub mod retry;
+mod simulated;
 pub mod sse;
 
 use std::sync::Arc;
@@ -99,6 +100,9 @@ pub struct ProviderOverrides {
     pub bedrock_endpoint_url: Option<String>,
     /// Static credentials replacing the default chain (dummy ones for the simulator).
     pub bedrock_static_credentials: Option<aws_credential_types::Credentials>,
+    /// The simulator's root URL: the anthropic, openai and generic providers call its
+    /// matching surface instead of their configured base URL.
+    pub http_simulator_url: Option<String>,
 }
 
 /// Builds the provider for a model spec.
@@ -107,15 +111,23 @@ pub async fn build_provider(
     settings: &Settings,
     overrides: &ProviderOverrides,
 ) -> Arc<dyn LlmProvider> {
+    let sim = overrides.http_simulator_url.as_deref();
     match spec.provider {
         Provider::Bedrock => Arc::new(
             bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides).await,
         ),
-        Provider::Anthropic => {
-            Arc::new(anthropic::AnthropicProvider::new(spec, &settings.anthropic))
-        }
-        Provider::OpenAi => Arc::new(openai::OpenAiProvider::openai(spec, &settings.openai)),
-        Provider::Generic => Arc::new(openai::OpenAiProvider::generic(spec, &settings.generic)),
+        Provider::Anthropic => Arc::new(anthropic::AnthropicProvider::new(
+            spec,
+            &simulated::anthropic(&settings.anthropic, sim),
+        )),
+        Provider::OpenAi => Arc::new(openai::OpenAiProvider::openai(
+            spec,
+            &simulated::openai(&settings.openai, sim),
+        )),
+        Provider::Generic => Arc::new(openai::OpenAiProvider::generic(
+            spec,
+            &simulated::generic(&settings.generic, sim),
+        )),
     }
 }
 
