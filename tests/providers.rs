@@ -39,6 +39,10 @@ mcp:
 /// A provider surface of the simulator and the settings that reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Surface {
+    /// Path 1. Joins the suite (one line in `suite!`) once the Bedrock provider streams and
+    /// the ConverseStream simulator honours `Simulator::inject_stream_error`.
+    #[allow(dead_code)]
+    Bedrock,
     AnthropicDirect,
     AnthropicMantle,
     OpenAiMantle,
@@ -51,6 +55,7 @@ impl Surface {
             Surface::AnthropicDirect | Surface::AnthropicMantle => "anthropic",
             Surface::OpenAiMantle => "openai",
             Surface::Generic => "generic",
+            Surface::Bedrock => "bedrock",
         }
     }
 
@@ -71,6 +76,10 @@ impl Surface {
             Surface::Generic => {
                 format!("default_model: generic.llama3.2\ngeneric:\n  base_url: {url}/v1\n")
             }
+            // The simulator overrides point the SDK at the simulator.
+            Surface::Bedrock => {
+                "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\n".to_string()
+            }
         };
         format!("{provider}{NOTES}")
     }
@@ -80,13 +89,17 @@ impl Surface {
         match self {
             Surface::AnthropicDirect | Surface::AnthropicMantle => "Messages",
             Surface::OpenAiMantle | Surface::Generic => "ChatCompletions",
+            Surface::Bedrock => "ConverseStream",
         }
     }
 }
 
 async fn start_surface(surface: Surface) -> Running {
     let run = start_with(AGENT, |sim| surface.config(sim)).await;
-    if surface != Surface::Generic {
+    if matches!(
+        surface,
+        Surface::AnthropicDirect | Surface::AnthropicMantle | Surface::OpenAiMantle
+    ) {
         run.sim.set_api_key(Some(KEY));
     }
     run
@@ -246,6 +259,7 @@ async fn conversation_suite(surface: Surface) {
                 )
             }
             Surface::Generic => assert_eq!(r.header("authorization"), None),
+            Surface::Bedrock => assert!(r.header("authorization").is_some()),
         }
     }
     let (path, model) = match surface {
@@ -253,6 +267,10 @@ async fn conversation_suite(surface: Surface) {
         Surface::AnthropicMantle => ("/anthropic/v1/messages", "anthropic.claude-haiku-4-5"),
         Surface::OpenAiMantle => ("/v1/chat/completions", "minimax.minimax-m2.5"),
         Surface::Generic => ("/v1/chat/completions", "llama3.2"),
+        Surface::Bedrock => (
+            "/model/us.anthropic.claude-haiku-4-5-20251001-v1%3A0/converse-stream",
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
     };
     assert_eq!(requests[0].path, path);
     assert_eq!(requests[0].model_id, model);
@@ -272,6 +290,7 @@ macro_rules! suite {
 }
 
 suite! {
+    // conversation_bedrock => Surface::Bedrock,
     conversation_anthropic_direct => Surface::AnthropicDirect,
     conversation_anthropic_mantle => Surface::AnthropicMantle,
     conversation_openai_mantle => Surface::OpenAiMantle,
