@@ -850,3 +850,68 @@ async fn simulate_runs_a_real_mantle_config_offline_with_the_shims() {
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
+
+// ── Keys from the environment (the binary, with an environment of its own) ─────────────
+
+/// `pallas check` against the simulator with a cleared environment plus `env`.
+async fn check_with_env(settings: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = "name: env-keys\nregistry_port: 0\nagents:\n  jarvis:\n    port: 0\n";
+    std::fs::write(dir.path().join("agents.yaml"), agents).unwrap();
+    std::fs::write(dir.path().join("fastagent.config.yaml"), settings).unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pallas"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .arg("check")
+        .arg("--config")
+        .arg(dir.path().join("agents.yaml"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(TIMEOUT, cmd.output())
+        .await
+        .expect("pallas check in time")
+        .expect("pallas runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_and_the_generic_url_come_from_the_environment() {
+    let sim = sim_with_key().await;
+    let url = sim.endpoint_url();
+    let anthropic =
+        format!("default_model: anthropic.claude-haiku-4-5\nanthropic:\n  base_url: {url}\n");
+    let (ok, out) = check_with_env(&anthropic, &[("ANTHROPIC_API_KEY", KEY)]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("preflight:    ok"), "{out}");
+    let (ok, out) = check_with_env(&anthropic, &[("ANTHROPIC_API_KEY", "bad-key-Zq7vX")]).await;
+    assert!(
+        !ok && out.contains("401") && out.contains("ANTHROPIC_API_KEY"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("bad-key-Zq7vX"),
+        "the key is never printed: {out}"
+    );
+
+    let openai =
+        format!("default_model: openai.minimax.minimax-m2.5\nopenai:\n  base_url: {url}/v1\n");
+    let (ok, out) = check_with_env(&openai, &[("OPENAI_API_KEY", KEY)]).await;
+    assert!(ok, "{out}");
+
+    sim.set_api_key(None);
+    let (ok, out) = check_with_env(
+        "default_model: generic.llama3.2\n",
+        &[("GENERIC_BASE_URL", &format!("{url}/v1"))],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("{url}/v1/models")), "{out}");
+}
