@@ -521,4 +521,25 @@ mod tests {
         assert_eq!(result["cache_control"], control);
         assert_eq!(body["stream"], true);
     }
+
+    #[test]
+    fn a_plain_json_message_is_read_too() {
+        let r = response_from_json(&json!({
+            "content": [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                {"type": "text", "text": "Hi"},
+                {"type": "tool_use", "id": "t", "name": "a", "input": {"k": 1}},
+            ],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 4},
+        }))
+        .unwrap();
+        assert_eq!(r.stop_reason, StopReason::ToolUse);
+        assert_eq!(r.message.text(), "Hi");
+        assert_eq!(r.message.tool_uses().next().unwrap().input, json!({"k": 1}));
+        assert!(
+            matches!(&r.message.content[0], ContentBlock::Reasoning(x) if x.signature.as_deref() == Some("sig"))
+        );
+        assert_eq!((r.usage.output_tokens, r.usage.cache_read_tokens), (7, 4));
+    }
 }

@@ -446,4 +446,22 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(body["max_tokens"], 50);
     }
+
+    #[test]
+    fn a_plain_json_completion_is_read_too() {
+        let r = response_from_json(&json!({
+            "choices": [{"message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "now", "arguments": ""}}]},
+                "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 1}},
+        }))
+        .unwrap();
+        assert_eq!(
+            r.stop_reason,
+            StopReason::ToolUse,
+            "tool calls win over a `stop`"
+        );
+        assert_eq!(r.message.tool_uses().next().unwrap().input, json!({}));
+        assert_eq!(r.usage.cache_read_tokens, 1);
+    }
 }
