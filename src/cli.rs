@@ -183,6 +183,7 @@ pub fn simulator_overrides(sim: &Simulator) -> ProviderOverrides {
             None,
             "pallas-simulator",
         )),
+        http_simulator_url: Some(sim.endpoint_url()),
     }
 }
 

@@ -196,7 +196,10 @@ async fn prepare_agent(
         ModelCapabilities::resolve(&config.model.model_id, &config.capability_overrides);
     let servers = config.servers.iter().filter_map(|s| pool.get(s)).collect();
     let agent = Agent::new(config.clone(), capabilities, llm, servers);
-    Arc::new(AgentRuntime::new(agent, project.version.clone(), preflight))
+    Arc::new(
+        AgentRuntime::new(agent, project.version.clone(), preflight)
+            .with_preflight_interval(project.settings.health.preflight_interval),
+    )
 }
 
 fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {

@@ -459,7 +459,7 @@ registry_port: 0
 agents:
   future:
     port: 0
-    model: anthropic.claude-opus-4-7
+    model: anthropic.claude-opus-9-9  # not in the simulator's catalogue: the probe gets 404
 "#;
     let run = start(agents, NOTES_CONFIG).await;
     let (client, _) = connect(&run.url("future")).await;

@@ -418,6 +418,13 @@ impl AgentBuilder<'_, '_> {
         };
         match raw.parse::<ModelSpec>() {
             Ok(spec) => {
+                if let Some(problem) =
+                    crate::llm::mantle::startup_problem(&spec, &self.ctx.settings.settings)
+                {
+                    self.problems
+                        .push(format!("{}: {}: {problem}", loc.at(&path), dotted(&path)));
+                    return None;
+                }
                 let caps = ModelCapabilities::resolve(
                     &spec.model_id,
                     &overrides.cloned().unwrap_or_default(),

@@ -9,6 +9,7 @@ mod env;
 mod error;
 mod load;
 mod locate;
+mod provider_settings;
 mod settings;
 mod source;
 mod types;

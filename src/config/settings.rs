@@ -176,6 +176,13 @@ pub fn load_settings(
                 endpoint_url: text("endpoint_url"),
             };
         }
+        super::provider_settings::read_provider_settings(
+            &map,
+            lookup,
+            &loc,
+            s,
+            &mut server_warnings,
+        );
         if let Some(Value::Mapping(logger)) = get(&map, "logger") {
             s.log_level = get(logger, "level").and_then(scalar_string);
         }

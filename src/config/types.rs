@@ -77,6 +77,10 @@ pub struct Settings {
     pub default_model: Option<String>,
     pub model_capabilities: CapabilityOverrides,
     pub bedrock: BedrockSettings,
+    pub anthropic: AnthropicSettings,
+    pub openai: OpenAiSettings,
+    pub generic: GenericSettings,
+    pub health: HealthSettings,
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
     /// `logger.level` (fast-agent names: debug, info, warning, error).
     pub log_level: Option<String>,
@@ -88,6 +92,86 @@ pub struct BedrockSettings {
     pub profile: Option<String>,
     pub reasoning: Option<String>,
     pub endpoint_url: Option<String>,
+}
+
+/// `anthropic:` — the Messages API, direct (api.anthropic.com) or through Bedrock Mantle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnthropicSettings {
+    /// Without `/v1/messages` (appended as the Anthropic SDK does); `None` = api.anthropic.com.
+    pub base_url: Option<String>,
+    /// `anthropic.api_key`, else `ANTHROPIC_API_KEY` (resolved at load time).
+    pub api_key: Option<Secret>,
+    pub default_headers: BTreeMap<String, String>,
+    /// `off`, `prompt` or `auto` (default `auto`); direct API only.
+    pub cache_mode: Option<String>,
+    /// `5m` or `1h`; direct API only.
+    pub cache_ttl: Option<String>,
+    /// Extended thinking (a level or token budget); direct API only.
+    pub reasoning: Option<String>,
+    /// Forces Mantle mode on or off; `None` detects it from a `bedrock-mantle` host.
+    pub mantle: Option<bool>,
+}
+
+/// `openai:` — Chat Completions (OpenAI, or Mantle's `/v1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenAiSettings {
+    /// Up to and including `/v1`; `None` = `https://api.openai.com/v1`.
+    pub base_url: Option<String>,
+    /// `openai.api_key`, else `OPENAI_API_KEY` (resolved at load time).
+    pub api_key: Option<Secret>,
+    pub default_headers: BTreeMap<String, String>,
+    pub reasoning_effort: Option<String>,
+}
+
+/// `generic:` — any OpenAI-compatible server (Ollama, llama.cpp, vLLM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericSettings {
+    /// From the config, else `GENERIC_BASE_URL`, else [`DEFAULT_GENERIC_BASE_URL`].
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+}
+
+impl Default for GenericSettings {
+    fn default() -> Self {
+        GenericSettings {
+            base_url: DEFAULT_GENERIC_BASE_URL.to_string(),
+            api_key: None,
+        }
+    }
+}
+
+pub const DEFAULT_GENERIC_BASE_URL: &str = "http://localhost:11434/v1";
+
+/// `health:` — how often the cached LLM preflight is refreshed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSettings {
+    pub preflight_interval: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            preflight_interval: DEFAULT_PREFLIGHT_INTERVAL,
+        }
+    }
+}
+
+pub const DEFAULT_PREFLIGHT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// An API key. `Debug` never prints it, so settings can be logged without leaking secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,16 @@
 //! LLM providers behind one trait. Each provider file only translates the neutral
 //! [`conversation`] types to and from its wire API; the agent loop never sees a wire type.
 
+pub mod anthropic;
 pub mod bedrock;
 pub mod conversation;
+pub mod http_errors;
+pub mod mantle;
+pub mod openai;
+pub mod probe;
+pub mod retry;
+mod simulated;
+pub mod sse;
 
 use std::sync::Arc;
 
@@ -36,6 +44,14 @@ pub enum LlmError {
     Service { message: String },
     #[error("could not reach {endpoint}: {message}")]
     Transport { endpoint: String, message: String },
+    /// An HTTP provider (anthropic, openai, generic) failed; names the endpoint and the fix.
+    #[error("{provider} at {endpoint}: {message} — {fix}")]
+    Api {
+        provider: String,
+        endpoint: String,
+        message: String,
+        fix: String,
+    },
     #[error(
         "provider '{provider}' is not available yet in this version of Pallas; use a bedrock.<model-id> model"
     )]
@@ -84,64 +100,74 @@ pub struct ProviderOverrides {
     pub bedrock_endpoint_url: Option<String>,
     /// Static credentials replacing the default chain (dummy ones for the simulator).
     pub bedrock_static_credentials: Option<aws_credential_types::Credentials>,
+    /// The simulator's root URL: the anthropic, openai and generic providers call its
+    /// matching surface instead of their configured base URL.
+    pub http_simulator_url: Option<String>,
 }
 
-/// Builds the provider for a model spec. Providers other than Bedrock are parsed and
-/// validated today but answer every call with [`LlmError::Unsupported`].
+/// Builds the provider for a model spec.
 pub async fn build_provider(
     spec: &ModelSpec,
     settings: &Settings,
     overrides: &ProviderOverrides,
 ) -> Arc<dyn LlmProvider> {
+    let sim = overrides.http_simulator_url.as_deref();
     match spec.provider {
         Provider::Bedrock => Arc::new(
             bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides).await,
         ),
-        other => Arc::new(UnsupportedProvider {
-            provider: other,
-            model: spec.model_id.clone(),
-        }),
+        Provider::Anthropic => Arc::new(anthropic::AnthropicProvider::new(
+            spec,
+            &simulated::anthropic(&settings.anthropic, sim),
+        )),
+        Provider::OpenAi => Arc::new(openai::OpenAiProvider::openai(
+            spec,
+            &simulated::openai(&settings.openai, sim),
+        )),
+        Provider::Generic => Arc::new(openai::OpenAiProvider::generic(
+            spec,
+            &simulated::generic(&settings.generic, sim),
+        )),
     }
 }
 
-struct UnsupportedProvider {
-    provider: Provider,
-    model: String,
+/// One connection pool per provider. No overall timeout: a long answer streams for
+/// minutes; a connection that goes silent for `READ_TIMEOUT` is dead.
+fn http_client() -> reqwest::Client {
+    const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+    const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .user_agent(concat!("pallas/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
-impl LlmProvider for UnsupportedProvider {
-    fn provider(&self) -> Provider {
-        self.provider
-    }
-
-    fn model_id(&self) -> &str {
-        &self.model
-    }
-
-    fn complete<'a>(
-        &'a self,
-        _: &'a Request,
-        _: Option<&'a TextSink>,
-    ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(async move {
-            Err(LlmError::Unsupported {
-                provider: self.provider.to_string(),
-            })
-        })
-    }
-
-    fn preflight(&self) -> BoxFuture<'_, Preflight> {
-        Box::pin(async move {
-            Preflight {
-                provider: self.provider.to_string(),
-                model: self.model.clone(),
-                status: PreflightStatus::Error,
-                message: LlmError::Unsupported {
-                    provider: self.provider.to_string(),
-                }
-                .to_string(),
-                checked_at: chrono::Utc::now(),
+/// `default_headers` from the config; names or values that are not valid HTTP are skipped
+/// with a warning rather than failing every call.
+fn header_map(headers: &std::collections::BTreeMap<String, String>) -> reqwest::header::HeaderMap {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        match (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                map.insert(n, v);
             }
-        })
+            _ => {
+                tracing::warn!(header = %name, "default_headers entry is not a valid HTTP header; it is not sent")
+            }
+        }
     }
+    map
+}
+
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }

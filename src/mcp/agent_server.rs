@@ -34,8 +34,10 @@ pub const HEALTH_TOOL: &str = "get_health";
 pub struct AgentRuntime {
     pub agent: Agent,
     pub version: String,
-    /// Token-free preflight result, computed at startup and reused by every health call.
+    /// Token-free preflight result, computed at startup and reused by every health call;
+    /// refreshed every `preflight_interval` and on `get_health {"refresh": true}`.
     pub preflight: RwLock<Preflight>,
+    pub preflight_interval: std::time::Duration,
     shared_conversation: Conversation,
 }
 
@@ -45,7 +47,41 @@ impl AgentRuntime {
             agent,
             version,
             preflight: RwLock::new(preflight),
+            preflight_interval: crate::config::DEFAULT_PREFLIGHT_INTERVAL,
             shared_conversation: Conversation::default(),
+        }
+    }
+
+    pub fn with_preflight_interval(mut self, interval: std::time::Duration) -> AgentRuntime {
+        self.preflight_interval = interval;
+        self
+    }
+
+    /// Runs the provider's preflight again and caches the result.
+    pub async fn refresh_preflight(&self) -> Preflight {
+        let fresh = self.agent.llm.preflight().await;
+        if fresh.status != crate::llm::PreflightStatus::Ok {
+            tracing::warn!(agent = %self.name(), "LLM preflight: {}", fresh.message);
+        }
+        *self.preflight.write().expect("preflight lock") = fresh.clone();
+        fresh
+    }
+
+    /// Refreshes the preflight every `preflight_interval` until `shutdown`, so a key that
+    /// expires (or a server that comes back) shows in `get_health` without a restart.
+    async fn refresh_periodically(&self, shutdown: CancellationToken) {
+        let period = self
+            .preflight_interval
+            .max(std::time::Duration::from_millis(100));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    self.refresh_preflight().await;
+                }
+                _ = shutdown.cancelled() => return,
+            }
         }
     }
 
@@ -98,7 +134,15 @@ impl AgentServer {
             },
             "required": ["message"]
         });
-        let health_schema = json!({"type": "object", "properties": {}});
+        let health_schema = json!({
+            "type": "object",
+            "properties": {
+                "refresh": {
+                    "type": "boolean",
+                    "description": "Run the LLM preflight again now instead of using the cached result"
+                }
+            }
+        });
         vec![
             Tool::new(
                 config.tool_name.clone(),
@@ -109,7 +153,7 @@ impl AgentServer {
             Tool::new(
                 HEALTH_TOOL,
                 format!(
-                    "Health of the {} agent: status ok or degraded with the reason, each downstream MCP server probed live, the cached LLM preflight, and token usage. Takes no arguments.",
+                    "Health of the {} agent: status ok or degraded with the reason, each downstream MCP server probed live, the cached LLM preflight (pass refresh: true to re-run it), and token usage.",
                     config.name
                 ),
                 as_object(health_schema),
@@ -228,6 +272,14 @@ impl ServerHandler for AgentServer {
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.as_ref();
         if name == HEALTH_TOOL {
+            let refresh = request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get("refresh"))
+                .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+            if refresh {
+                self.runtime.refresh_preflight().await;
+            }
             let health = self.runtime.health().await;
             let value = serde_json::to_value(&health)
                 .map_err(|e| McpError::internal_error(e.to_string(), None))?;
@@ -353,6 +405,9 @@ pub async fn serve_agent(
     hosts: Vec<String>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let refresher = runtime.clone();
+    let refresh_stop = shutdown.child_token();
+    tokio::spawn(async move { refresher.refresh_periodically(refresh_stop).await });
     let factory_runtime = runtime.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(AgentServer::new(factory_runtime.clone())),

@@ -8,9 +8,12 @@
 //! and add latency ([`Simulator::set_latency`]). See the `scripted_model` module for the default
 //! behaviour when nothing is queued.
 
+mod anthropic_api;
 mod converse;
 mod errors;
+mod http_apis;
 mod media;
+mod openai_api;
 mod scripted_model;
 mod server;
 mod usage;
@@ -22,6 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use http_apis::DEFAULT_MODELS;
 use server::{SimState, lock};
 
 /// A request as the simulator received it.

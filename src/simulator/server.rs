@@ -30,6 +30,8 @@ pub(crate) struct SimState {
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
     pub latency: Mutex<Duration>,
+    /// Mantle, Anthropic and OpenAI surfaces (`http_apis`).
+    pub http: super::http_apis::HttpApiState,
     cache: Mutex<PromptCache>,
     tool_ids: AtomicU64,
     request_ids: AtomicU64,
@@ -42,6 +44,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
+    /// Adds a request to the bounded log.
+    pub(crate) fn record(&self, request: RecordedRequest) {
+        let mut log = lock(&self.requests);
+        if log.len() == RECORDED_REQUESTS_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(request);
+    }
+
     fn next_tool_id(&self) -> String {
         format!(
             "tooluse_{}",
@@ -56,7 +67,10 @@ impl SimState {
 }
 
 pub(crate) fn router(state: Arc<SimState>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(state)
+    axum::Router::new()
+        .merge(super::http_apis::routes())
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// The Bedrock Runtime operation a request path names.
@@ -142,13 +156,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         body,
     };
     tracing::debug!(method = %recorded.method, path = %recorded.path, operation = %recorded.operation, "bedrock simulator request");
-    {
-        let mut log = lock(&state.requests);
-        if log.len() == RECORDED_REQUESTS_LIMIT {
-            log.pop_front();
-        }
-        log.push_back(recorded.clone());
-    }
+    state.record(recorded.clone());
 
     let request_id = state.next_request_id();
     let result = match route {
