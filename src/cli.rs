@@ -1,4 +1,4 @@
-//! `pallas serve | check | simulate`.
+//! `pallas serve | check | models | simulate`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +38,26 @@ enum Command {
         #[arg(long, default_value = "agents.yaml")]
         config: PathBuf,
     },
+    /// List the Bedrock foundation models and inference profiles of a region (cached for a
+    /// day; `--refresh` fetches again).
+    Models {
+        /// Region to list (default: bedrock.region from --config, AWS_REGION,
+        /// AWS_DEFAULT_REGION, then us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+        /// Only these providers, comma-separated (e.g. anthropic,amazon).
+        #[arg(long, value_delimiter = ',')]
+        provider: Vec<String>,
+        /// Ignore the cache and fetch the listing again.
+        #[arg(long)]
+        refresh: bool,
+        /// Print the listing as JSON.
+        #[arg(long)]
+        json: bool,
+        /// agents.yaml whose fastagent.config.yaml supplies bedrock.region / profile.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run the Bedrock simulator on its own.
     Simulate {
         #[arg(long, default_value_t = 0)]
@@ -55,7 +75,17 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Simulate { .. } => None,
+        Command::Models {
+            config: Some(config),
+            ..
+        } => match load(config) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Simulate { .. } | Command::Models { .. } => None,
     };
     if let Some(project) = &project {
         // SAFETY: no other thread exists yet (the runtime starts below), so changing the
@@ -80,6 +110,22 @@ pub fn main() -> ExitCode {
         match (cli.command, project) {
             (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
             (Command::Check { .. }, Some(project)) => check(project).await,
+            (
+                Command::Models {
+                    region,
+                    provider,
+                    refresh,
+                    json,
+                    ..
+                },
+                project,
+            ) => {
+                let mut settings = project.map(|p| p.settings.bedrock).unwrap_or_default();
+                if region.is_some() {
+                    settings.region = region;
+                }
+                models(&settings, &provider, refresh, json).await
+            }
             (Command::Simulate { port }, _) => match crate::simulator::run_standalone(port).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -279,5 +325,35 @@ async fn check(project: Project) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `pallas models`.
+async fn models(
+    settings: &crate::config::BedrockSettings,
+    providers: &[String],
+    refresh: bool,
+    json: bool,
+) -> ExitCode {
+    match crate::catalogue::load(settings, refresh).await {
+        Ok((mut catalogue, from_cache)) => {
+            catalogue.filter_providers(providers);
+            if json {
+                match serde_json::to_string_pretty(&catalogue) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", catalogue.render(from_cache));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
