@@ -46,6 +46,17 @@ pub(crate) fn respond(
     }
 }
 
+/// Runtime calls with the bare id of a model the catalogue lists as `INFERENCE_PROFILE`-only
+/// fail the way Bedrock fails them, so clients must name a profile (`us.…`, an ARN).
+pub(crate) fn check_on_demand(model_id: &str) -> Result<(), ApiError> {
+    match CATALOGUE.iter().find(|m| m.id == model_id) {
+        Some(m) if !m.inference.contains(&"ON_DEMAND") => Err(ApiError::validation(format!(
+            "Invocation of model ID {model_id} with on-demand throughput isn\u{2019}t supported. Retry your request with the ID or ARN of an inference profile that contains this model."
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The region from a SigV4 `Authorization` header's credential scope
 /// (`Credential=AKID/20250101/us-east-1/bedrock/aws4_request`); `us-east-1` for bearer tokens.
 pub(crate) fn signed_region(authorization: Option<&str>) -> String {
@@ -436,6 +447,9 @@ mod tests {
         let apps = list_inference_profiles(&parse_query("type=APPLICATION"), "us-east-1").unwrap();
         assert_eq!(apps["inferenceProfileSummaries"][0]["type"], "APPLICATION");
         assert!(list_inference_profiles(&parse_query("type=NOPE"), "us-east-1").is_err());
+        assert!(check_on_demand("anthropic.claude-haiku-4-5-20251001-v1:0").is_err());
+        assert!(check_on_demand("us.anthropic.claude-haiku-4-5-20251001-v1:0").is_ok());
+        assert!(check_on_demand("anthropic.claude-sonnet-4-6").is_ok());
         assert_eq!(
             signed_region(Some(
                 "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-west-1/bedrock/aws4_request, SignedHeaders=host"

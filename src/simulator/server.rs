@@ -152,7 +152,9 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
             control_plane::respond(control.unwrap_or_default(), parts.uri.query(), &region)
         }),
         None => Err(ApiError::unknown_operation()),
-        Some(route) => match check_auth(&parts.headers) {
+        Some(route) => match check_auth(&parts.headers)
+            .and_then(|()| control_plane::check_on_demand(&route.model_id))
+        {
             Err(e) => Err(e),
             Ok(()) => match route.operation {
                 "Converse" => converse(&state, &route.model_id, &recorded.body, started).await,

@@ -124,7 +124,7 @@ fn profile_label(configured: Option<&str>) -> String {
 fn describe_source(provider_name: &str, profile: Option<&str>) -> String {
     let profile = profile_label(profile);
     match provider_name {
-        "Environment" => {
+        "Environment" | "EnvironmentVariable" => {
             if env_set("AWS_SESSION_TOKEN") {
                 "environment variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
                     .to_string()
