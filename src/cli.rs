@@ -285,11 +285,15 @@ async fn check(project: Project) -> ExitCode {
             agent.model, agent.model.provider, agent.model.model_id
         );
         println!(
-            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={}{}",
+            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={} prompt_caching={} streaming_with_tools={} documents={}{}{}",
             caps.vision,
             caps.context_window,
             caps.max_output_tokens,
             caps.reasoning,
+            caps.prompt_caching,
+            caps.streaming_with_tools,
+            caps.documents,
+            profile_note(&caps),
             if caps.known {
                 ""
             } else {
@@ -355,5 +359,15 @@ async fn models(
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `inference_profile=required (us. eu.)` for `pallas check`.
+fn profile_note(caps: &ModelCapabilities) -> String {
+    let geos: Vec<String> = caps.geo_prefixes.iter().map(|g| format!("{g}.")).collect();
+    match (caps.requires_inference_profile, geos.is_empty()) {
+        (true, _) => format!(" inference_profile=required ({})", geos.join(" ")),
+        (false, false) => format!(" inference_profile=optional ({})", geos.join(" ")),
+        (false, true) => String::new(),
     }
 }

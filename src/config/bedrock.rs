@@ -61,3 +61,45 @@ pub fn read_connection(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigError, load_project_with_env};
+    use crate::model::CrossRegion;
+
+    fn load(bedrock: &str) -> Result<crate::config::Project, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("agents.yaml"),
+            "name: t\nregistry_port: 0\nagents:\n  a:\n    port: 18999\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("fastagent.config.yaml"),
+            format!("default_model: bedrock.anthropic.claude-sonnet-4-6\nbedrock:\n  region: us-east-1\n{bedrock}"),
+        )
+        .unwrap();
+        load_project_with_env(&dir.path().join("agents.yaml"), &|_| None)
+    }
+
+    #[test]
+    fn defaults_are_auto_and_unset_attempts() {
+        let p = load("").unwrap();
+        assert_eq!(p.settings.bedrock.cross_region, CrossRegion::Auto);
+        assert_eq!(p.settings.bedrock.max_attempts, None);
+        let p = load("  cross_region: off\n  max_attempts: 5\n").unwrap();
+        assert_eq!(p.settings.bedrock.cross_region, CrossRegion::Off);
+        assert_eq!(p.settings.bedrock.max_attempts, Some(5));
+    }
+
+    #[test]
+    fn invalid_values_point_at_the_line_and_say_what_is_allowed() {
+        let e = load("  cross_region: sometimes\n").unwrap_err().to_string();
+        assert!(e.contains("fastagent.config.yaml:4:"), "{e}");
+        assert!(e.contains("bedrock.cross_region"), "{e}");
+        assert!(e.contains("auto") && e.contains("off"), "{e}");
+        let e = load("  max_attempts: 0\n").unwrap_err().to_string();
+        assert!(e.contains("bedrock.max_attempts"), "{e}");
+        assert!(e.contains("from 1 to 10"), "{e}");
+    }
+}
