@@ -889,3 +889,48 @@ async fn pallas_models_lists_the_simulator_catalogue_and_caches_it() {
         Some("Bearer bedrock-api-key-Zx81")
     );
 }
+
+// ---- pallas check: capabilities and cross-region ids ----------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_unknown_models_profile_requirements_and_the_id_sent() {
+    let fx = Fixture::new("").await;
+    std::fs::write(
+        fx.path("agents.yaml"),
+        "name: creds\nregistry_port: 0\nagents:\n  mystery:\n    port: 0\n    model: bedrock.acme.mystery-v9\n  haiku:\n    port: 0\n    model: bedrock.anthropic.claude-haiku-4-5-20251001-v1:0\n",
+    )
+    .unwrap();
+    let out = tokio::time::timeout(TIMEOUT, fx.command("check", &keys_env(false)).output())
+        .await
+        .expect("pallas check finishes")
+        .expect("run pallas check");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let section = |agent: &str| {
+        stdout
+            .split("\nagent ")
+            .find(|s| s.starts_with(agent))
+            .unwrap_or_else(|| panic!("no section for {agent}\n{stdout}"))
+            .to_string()
+    };
+    let mystery = section("mystery");
+    assert!(
+        mystery.contains("model not in the built-in table: conservative defaults"),
+        "{mystery}"
+    );
+    assert!(
+        stdout.contains("warning:") && stdout.contains("acme.mystery-v9"),
+        "{stdout}"
+    );
+    let haiku = section("haiku");
+    assert!(
+        haiku.contains("inference_profile=required (us. eu. apac. jp. au. global.)"),
+        "{haiku}"
+    );
+    assert!(
+        haiku.contains(
+            "model id us.anthropic.claude-haiku-4-5-20251001-v1:0 (bedrock.cross_region: auto"
+        ),
+        "{haiku}"
+    );
+}

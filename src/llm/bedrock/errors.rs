@@ -41,11 +41,13 @@ impl BedrockProvider {
         let attempts = self.max_attempts;
         match code {
             "AccessDeniedException" if is_model_access_message(&lower) => LlmError::AccessDenied {
+                // Bedrock words both causes alike at times, so the IAM advice follows.
                 hint: format!(
-                    "Model access for '{}' is not enabled in {}: request it on the Bedrock console's Model access page (https://console.aws.amazon.com/bedrock/home?region={}#/modelaccess) for the region (and, for a geo profile, every region of its geography)",
+                    "Model access for '{}' is probably not enabled in {}: request it on the Bedrock console's Model access page (https://console.aws.amazon.com/bedrock/home?region={}#/modelaccess) for the region (and, for a geo profile, every region of its geography). If it is enabled: {}",
                     self.base_model(),
                     self.region,
-                    self.region
+                    self.region,
+                    access_denied_hint(&self.model_id, &self.region)
                 ),
                 message,
             },
@@ -114,6 +116,12 @@ impl BedrockProvider {
     /// Names the exact inference profile id to use instead of the on-demand id.
     fn on_demand_hint(&self) -> String {
         let caps = ModelCapabilities::resolve(&self.configured_model_id, &Default::default());
+        if is_profile_arn(&self.model_id) || geo_prefix_of(&self.model_id).is_some() {
+            return format!(
+                "'{}' already names an inference profile: check that the profile exists in region {} (run `pallas models --region {}`)",
+                self.model_id, self.region, self.region
+            );
+        }
         if let Some(profile) =
             profile_id_for(&self.configured_model_id, &self.region, caps.geo_prefixes)
         {
