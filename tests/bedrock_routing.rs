@@ -180,3 +180,63 @@ async fn call_tool_json(client: &Client, tool: &str) -> serde_json::Value {
     let r = call(client, tool, serde_json::json!({})).await;
     r.structured_content.clone().expect("structured content")
 }
+
+/// A connection that drops before any response is a transient I/O error: the SDK retries it
+/// on a new connection. A loopback proxy in front of the simulator drops the first
+/// `drops` connections and forwards the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_are_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncReadExt;
+
+    let sim = pallas::simulator::Simulator::start(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let upstream = sim.local_addr();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if n == 0 {
+                    // Read part of the request, then hang up without answering.
+                    let mut buf = [0u8; 64];
+                    let _ = inbound.read(&mut buf).await;
+                    return;
+                }
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_project(dir.path(), &agents(SONNET), &config("  max_attempts: 3\n"));
+    let project = load(&path);
+    let mut overrides = pallas::cli::simulator_overrides(&sim);
+    overrides.bedrock_endpoint_url = Some(proxy);
+    let fleet = pallas::fleet::Fleet::start(&project, &overrides)
+        .await
+        .expect("fleet starts");
+    let url = format!("http://{}/mcp", fleet.agent("scribe").unwrap().addr);
+    let (client, _) = connect(&url).await;
+    let (answer, is_error) = ask(&client, "scribe", "hello").await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 2,
+        "a second connection was made"
+    );
+    let calls = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "Converse")
+        .count();
+    assert_eq!(calls, 1, "the dropped attempt never reached the service");
+    client.cancel().await.unwrap();
+    fleet.shutdown().await;
+}
