@@ -934,3 +934,78 @@ async fn check_names_unknown_models_profile_requirements_and_the_id_sent() {
         "{haiku}"
     );
 }
+
+// ---- profile with role_arn (STS AssumeRole) ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_role_arn_is_assumed_with_the_source_profiles_keys() {
+    let signers = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = signers.clone();
+    let sts = serve_router(axum::Router::new().fallback(
+        move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(format!(
+                    "{} | {body}",
+                    headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                ));
+                let expiration = iso(chrono::Utc::now() + chrono::Duration::hours(1));
+                (
+                    [("content-type", "text/xml")],
+                    format!(
+                        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>AKIDASSUMEDROLE</AccessKeyId>
+      <SecretAccessKey>{SECRET}</SecretAccessKey>
+      <SessionToken>{SESSION}</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/bedrock-user/pallas</Arn>
+      <AssumedRoleId>AROAEXAMPLE:pallas</AssumedRoleId>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#
+                    ),
+                )
+            }
+        },
+    ))
+    .await;
+    let fx = Fixture::new("").await;
+    let config = fx.path("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile base]\naws_access_key_id = AKIDSOURCEPROFILE\naws_secret_access_key = {SECRET}\n\n[profile bedrock]\nrole_arn = arn:aws:iam::123456789012:role/bedrock-user\nsource_profile = base\nregion = us-east-1\n"
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("AWS_PROFILE", "bedrock".to_string()),
+        ("AWS_ENDPOINT_URL_STS", sts),
+    ];
+    let (code, preflight, all) = fx.check(&env).await;
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        preflight.contains("role_arn assumed through STS"),
+        "{preflight}"
+    );
+    let requests = fx.serve_and_ask(&env, 1, Duration::ZERO).await;
+    let call = requests.last().unwrap();
+    assert_eq!(signed_key(call), "AKIDASSUMEDROLE");
+    assert_eq!(call.header("x-amz-security-token"), Some(SESSION));
+    let sts_calls = signers.lock().unwrap().clone();
+    assert!(
+        sts_calls
+            .iter()
+            .any(|c| c.contains("Credential=AKIDSOURCEPROFILE/") && c.contains("Action=AssumeRole")),
+        "STS is called with the source profile's keys: {sts_calls:?}"
+    );
+}

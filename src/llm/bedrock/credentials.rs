@@ -145,6 +145,10 @@ fn describe_source(provider_name: &str, profile: Option<&str>) -> String {
             "{profile}: credential_process in {}",
             config_file().display()
         ),
+        "AssumeRoleProvider" => format!(
+            "{profile}: role_arn assumed through STS (source credentials from the profile's source_profile or credential_source) in {}",
+            config_file().display()
+        ),
         "WebIdentityToken" => format!(
             "web identity token {} for role {} (STS AssumeRoleWithWebIdentity)",
             env("AWS_WEB_IDENTITY_TOKEN_FILE").unwrap_or_else(|| "(from the profile)".into()),
