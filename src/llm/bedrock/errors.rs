@@ -15,8 +15,9 @@ impl BedrockProvider {
     pub(super) fn map_error<E, R>(&self, err: SdkError<E, R>) -> LlmError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
+        let attempts = super::attempts::attempts_of(&err).unwrap_or(self.max_attempts);
         let Some(service) = err.as_service_error() else {
             let detail = DisplayErrorContext(&err).to_string();
             if detail.contains("credentials") || detail.contains("identity") {
@@ -32,13 +33,13 @@ impl BedrockProvider {
         };
         let code = service.code().unwrap_or("unknown");
         let message = service.message().unwrap_or("no message").to_string();
-        self.classify(code, message)
+        self.classify(code, message, attempts)
     }
 
     /// The advice for one service error code and message.
-    fn classify(&self, code: &str, message: String) -> LlmError {
+    /// `attempts`: how many the SDK made (the retry quota can stop it before max_attempts).
+    fn classify(&self, code: &str, message: String, attempts: u32) -> LlmError {
         let lower = message.to_lowercase();
-        let attempts = self.max_attempts;
         match code {
             "AccessDeniedException" if is_model_access_message(&lower) => LlmError::AccessDenied {
                 // Bedrock words both causes alike at times, so the IAM advice follows.
@@ -234,6 +235,7 @@ mod tests {
             .classify(
                 "ValidationException",
                 "Invocation of model ID anthropic.claude-haiku-4-5-20251001-v1:0 with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.".into(),
+                1,
             )
             .to_string();
         assert!(text.contains(&format!("bedrock.eu.{id}")), "{text}");
@@ -244,13 +246,14 @@ mod tests {
     async fn each_error_kind_says_what_to_do() {
         let p = provider("us.anthropic.claude-sonnet-4-6", "us-east-1").await;
         let throttled = p
-            .classify("ThrottlingException", "Too many requests".into())
+            .classify("ThrottlingException", "Too many requests".into(), 4)
             .to_string();
         assert!(throttled.contains("after 4 attempts"), "{throttled}");
         let access = p
             .classify(
                 "AccessDeniedException",
                 "You don't have access to the model with the specified model ID.".into(),
+                4,
             )
             .to_string();
         assert!(access.contains("Model access"), "{access}");
@@ -259,6 +262,7 @@ mod tests {
                 "AccessDeniedException",
                 "User: arn:aws:iam::1:user/x is not authorized to perform: bedrock:InvokeModel"
                     .into(),
+                4,
             )
             .to_string();
         assert!(iam.contains("inference-profile/*"), "{iam}");
@@ -266,6 +270,7 @@ mod tests {
             .classify(
                 "ValidationException",
                 "The provided model identifier is invalid.".into(),
+                4,
             )
             .to_string();
         assert!(
@@ -276,15 +281,16 @@ mod tests {
             .classify(
                 "ValidationException",
                 "Input is too long for requested model.".into(),
+                4,
             )
             .to_string();
         assert!(long.contains("context window"), "{long}");
         let not_ready = p
-            .classify("ModelNotReadyException", "Model is not ready".into())
+            .classify("ModelNotReadyException", "Model is not ready".into(), 4)
             .to_string();
         assert!(not_ready.contains("after 4 attempts"), "{not_ready}");
         let five = p
-            .classify("ServiceUnavailableException", "Try later".into())
+            .classify("ServiceUnavailableException", "Try later".into(), 4)
             .to_string();
         assert!(five.contains("failed 4 attempts"), "{five}");
     }

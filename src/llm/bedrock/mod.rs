@@ -29,6 +29,7 @@ use crate::model::ModelCapabilities;
 use crate::model::Provider;
 use crate::model::cross_region::effective_model_id;
 
+mod attempts;
 mod credentials;
 mod errors;
 mod translate;
@@ -117,7 +118,11 @@ impl BedrockProvider {
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
         BedrockProvider {
-            client: aws_sdk_bedrockruntime::Client::new(&sdk_config),
+            client: aws_sdk_bedrockruntime::Client::from_conf(
+                aws_sdk_bedrockruntime::config::Builder::from(&sdk_config)
+                    .interceptor(attempts::CountAttempts)
+                    .build(),
+            ),
             model_id: wire_model_id,
             configured_model_id: model_id.to_string(),
             max_attempts,
