@@ -1009,3 +1009,25 @@ async fn profile_role_arn_is_assumed_with_the_source_profiles_keys() {
         "STS is called with the source profile's keys: {sts_calls:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bedrock_api_key_from_dotenv_reaches_the_sdk() {
+    let fx = Fixture::new("").await;
+    std::fs::write(
+        fx.path(".env"),
+        "# Bedrock API key\nAWS_BEARER_TOKEN_BEDROCK=dotenv-api-key-Pw3\n",
+    )
+    .unwrap();
+    let (code, preflight, all) = fx.check(&[]).await;
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        preflight.contains("AWS_BEARER_TOKEN_BEDROCK"),
+        "{preflight}"
+    );
+    assert!(!all.contains("dotenv-api-key-Pw3"), "{all}");
+    let requests = fx.serve_and_ask(&[], 1, Duration::ZERO).await;
+    assert_eq!(
+        requests.last().unwrap().header("authorization"),
+        Some("Bearer dotenv-api-key-Pw3")
+    );
+}
