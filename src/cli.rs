@@ -300,6 +300,9 @@ async fn check(project: Project) -> ExitCode {
                 " (model not in the built-in table: conservative defaults; set model_capabilities)"
             }
         );
+        if let Some(advice) = profile_advice(agent, &project.settings.bedrock, &caps) {
+            println!("  warning:      {advice}");
+        }
         for s in &agent.servers {
             let transport = project
                 .settings
@@ -370,4 +373,26 @@ fn profile_note(caps: &ModelCapabilities) -> String {
         (false, false) => format!(" inference_profile=optional ({})", geos.join(" ")),
         (false, true) => String::new(),
     }
+}
+
+/// With `cross_region: off`, a plain id of a profile-only model cannot work: say so before
+/// the first call fails, naming the profile id to use.
+fn profile_advice(
+    agent: &crate::config::AgentConfig,
+    bedrock: &crate::config::BedrockSettings,
+    caps: &ModelCapabilities,
+) -> Option<String> {
+    use crate::model::cross_region::{CrossRegion, profile_id_for};
+    if agent.model.provider != crate::model::Provider::Bedrock
+        || bedrock.cross_region != CrossRegion::Off
+        || !caps.requires_inference_profile
+    {
+        return None;
+    }
+    let region = crate::llm::bedrock::resolve_region(bedrock);
+    let id = &agent.model.model_id;
+    let profile = profile_id_for(id, &region, caps.geo_prefixes)?;
+    Some(format!(
+        "'{id}' is only served through an inference profile and bedrock.cross_region is off: calls will fail with \"on-demand throughput isn't supported\"; use model bedrock.{profile} for {region}, or set cross_region: auto"
+    ))
 }

@@ -1031,3 +1031,28 @@ async fn a_bedrock_api_key_from_dotenv_reaches_the_sdk() {
         Some("Bearer dotenv-api-key-Pw3")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_when_cross_region_off_leaves_a_profile_only_model_unreachable() {
+    let fx = Fixture::new("  cross_region: off\n").await;
+    std::fs::write(
+        fx.path("agents.yaml"),
+        "name: creds\nregistry_port: 0\nagents:\n  haiku:\n    port: 0\n    model: bedrock.anthropic.claude-haiku-4-5-20251001-v1:0\n",
+    )
+    .unwrap();
+    let (_, _, all) = fx.check(&keys_env(false)).await;
+    let warning = all
+        .lines()
+        .find(|l| l.trim_start().starts_with("warning:") && l.contains("inference profile"))
+        .unwrap_or_else(|| panic!("no warning\n{all}"));
+    assert!(
+        warning.contains(
+            "use model bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0 for us-east-1"
+        ),
+        "{warning}"
+    );
+    assert!(
+        all.contains("id anthropic.claude-haiku-4-5-20251001-v1:0)"),
+        "the id is left as written\n{all}"
+    );
+}
