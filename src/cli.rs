@@ -1,4 +1,4 @@
-//! `pallas serve | check | simulate`.
+//! `pallas serve | check | models | simulate`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +38,26 @@ enum Command {
         #[arg(long, default_value = "agents.yaml")]
         config: PathBuf,
     },
+    /// List the Bedrock foundation models and inference profiles of a region (cached for a
+    /// day; `--refresh` fetches again).
+    Models {
+        /// Region to list (default: bedrock.region from --config, AWS_REGION,
+        /// AWS_DEFAULT_REGION, then us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+        /// Only these providers, comma-separated (e.g. anthropic,amazon).
+        #[arg(long, value_delimiter = ',')]
+        provider: Vec<String>,
+        /// Ignore the cache and fetch the listing again.
+        #[arg(long)]
+        refresh: bool,
+        /// Print the listing as JSON.
+        #[arg(long)]
+        json: bool,
+        /// agents.yaml whose fastagent.config.yaml supplies bedrock.region / profile.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run the Bedrock simulator on its own.
     Simulate {
         #[arg(long, default_value_t = 0)]
@@ -55,7 +75,17 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
-        Command::Simulate { .. } => None,
+        Command::Models {
+            config: Some(config),
+            ..
+        } => match load(config) {
+            Ok(p) => Some(p),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Simulate { .. } | Command::Models { .. } => None,
     };
     if let Some(project) = &project {
         // SAFETY: no other thread exists yet (the runtime starts below), so changing the
@@ -80,6 +110,22 @@ pub fn main() -> ExitCode {
         match (cli.command, project) {
             (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
             (Command::Check { .. }, Some(project)) => check(project).await,
+            (
+                Command::Models {
+                    region,
+                    provider,
+                    refresh,
+                    json,
+                    ..
+                },
+                project,
+            ) => {
+                let mut settings = project.map(|p| p.settings.bedrock).unwrap_or_default();
+                if region.is_some() {
+                    settings.region = region;
+                }
+                models(&settings, &provider, refresh, json).await
+            }
             (Command::Simulate { port }, _) => match crate::simulator::run_standalone(port).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -240,17 +286,24 @@ async fn check(project: Project) -> ExitCode {
             agent.model, agent.model.provider, agent.model.model_id
         );
         println!(
-            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={}{}",
+            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={} prompt_caching={} streaming_with_tools={} documents={}{}{}",
             caps.vision,
             caps.context_window,
             caps.max_output_tokens,
             caps.reasoning,
+            caps.prompt_caching,
+            caps.streaming_with_tools,
+            caps.documents,
+            profile_note(&caps),
             if caps.known {
                 ""
             } else {
                 " (model not in the built-in table: conservative defaults; set model_capabilities)"
             }
         );
+        if let Some(advice) = profile_advice(agent, &project.settings.bedrock, &caps) {
+            println!("  warning:      {advice}");
+        }
         for s in &agent.servers {
             let transport = project
                 .settings
@@ -281,4 +334,66 @@ async fn check(project: Project) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `pallas models`.
+async fn models(
+    settings: &crate::config::BedrockSettings,
+    providers: &[String],
+    refresh: bool,
+    json: bool,
+) -> ExitCode {
+    match crate::catalogue::load(settings, refresh).await {
+        Ok((mut catalogue, from_cache)) => {
+            catalogue.filter_providers(providers);
+            if json {
+                match serde_json::to_string_pretty(&catalogue) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else {
+                print!("{}", catalogue.render(from_cache));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `inference_profile=required (us. eu.)` for `pallas check`.
+fn profile_note(caps: &ModelCapabilities) -> String {
+    let geos: Vec<String> = caps.geo_prefixes.iter().map(|g| format!("{g}.")).collect();
+    match (caps.requires_inference_profile, geos.is_empty()) {
+        (true, _) => format!(" inference_profile=required ({})", geos.join(" ")),
+        (false, false) => format!(" inference_profile=optional ({})", geos.join(" ")),
+        (false, true) => String::new(),
+    }
+}
+
+/// With `cross_region: off`, a plain id of a profile-only model cannot work: say so before
+/// the first call fails, naming the profile id to use.
+fn profile_advice(
+    agent: &crate::config::AgentConfig,
+    bedrock: &crate::config::BedrockSettings,
+    caps: &ModelCapabilities,
+) -> Option<String> {
+    use crate::model::cross_region::{CrossRegion, profile_id_for};
+    if agent.model.provider != crate::model::Provider::Bedrock
+        || bedrock.cross_region != CrossRegion::Off
+        || !caps.requires_inference_profile
+    {
+        return None;
+    }
+    let region = crate::llm::bedrock::resolve_region(bedrock);
+    let id = &agent.model.model_id;
+    let profile = profile_id_for(id, &region, caps.geo_prefixes)?;
+    Some(format!(
+        "'{id}' is only served through an inference profile and bedrock.cross_region is off: calls will fail with \"on-demand throughput isn't supported\"; use model bedrock.{profile} for {region}, or set cross_region: auto"
+    ))
 }

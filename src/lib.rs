@@ -7,6 +7,7 @@
 //! orchestrators what is up, and [`simulator`] stands in for Bedrock when there is no AWS.
 
 pub mod agent;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod fleet;

@@ -5,6 +5,7 @@
 //! reads `{file}:{line}: {field path}: {problem}; {fix}`.
 
 mod agents;
+mod bedrock;
 mod env;
 mod error;
 mod load;

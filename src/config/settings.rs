@@ -174,7 +174,9 @@ pub fn load_settings(
                 profile: text("profile"),
                 reasoning: text("reasoning"),
                 endpoint_url: text("endpoint_url"),
+                ..BedrockSettings::default()
             };
+            super::bedrock::read_connection(bedrock, &loc, &mut s.bedrock)?;
         }
         super::provider_settings::read_provider_settings(
             &map,

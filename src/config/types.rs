@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::model::{CapabilityOverrides, ModelSpec};
+use crate::model::{CapabilityOverrides, CrossRegion, ModelSpec};
 
 /// Everything `pallas serve` and `pallas check` need, already validated.
 #[derive(Debug, Clone)]
@@ -92,6 +92,10 @@ pub struct BedrockSettings {
     pub profile: Option<String>,
     pub reasoning: Option<String>,
     pub endpoint_url: Option<String>,
+    /// `bedrock.cross_region`: add the region's geo prefix to models that need a profile.
+    pub cross_region: CrossRegion,
+    /// `bedrock.max_attempts`: attempts per call, including the first (SDK standard retry).
+    pub max_attempts: Option<u32>,
 }
 
 /// `anthropic:` — the Messages API, direct (api.anthropic.com) or through Bedrock Mantle.

@@ -1,5 +1,9 @@
 //! What a model can do, from a built-in table keyed by model id (geo prefix stripped), with
 //! `model_capabilities` from the config layered on top.
+//!
+//! The table is deliberately a best effort: Bedrock adds models and regions every month, so
+//! every value can be overridden per agent or config-wide, and an unknown model gets
+//! conservative defaults rather than an error. `pallas models` shows the live catalogue.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +14,19 @@ pub struct ModelCapabilities {
     pub context_window: u32,
     pub max_output_tokens: u32,
     pub reasoning: bool,
+    /// Bedrock accepts `cachePoint` blocks for this model.
     pub prompt_caching: bool,
+    /// ConverseStream accepts a `toolConfig` for this model (otherwise use Converse when
+    /// tools are present).
     pub streaming_with_tools: bool,
+    /// Converse `document` blocks are accepted.
     pub documents: bool,
+    /// On-demand (in-region) throughput is not offered: calls must name a cross-region
+    /// inference profile such as `us.<model-id>`. `bedrock.cross_region: auto` uses this.
+    pub requires_inference_profile: bool,
+    /// Geo prefixes (without the dot) of the system inference profiles Bedrock offers for
+    /// this model, e.g. `["us", "eu", "global"]`.
+    pub geo_prefixes: &'static [&'static str],
     /// False when the model was not in the table and conservative defaults were used.
     pub known: bool,
 }
@@ -66,64 +80,119 @@ struct Row {
     prompt_caching: bool,
     streaming_with_tools: bool,
     documents: bool,
+    requires_inference_profile: bool,
+    geo_prefixes: &'static [&'static str],
 }
 
-const fn row(
-    prefix: &'static str,
-    vision: bool,
-    context_window: u32,
-    max_output_tokens: u32,
-    reasoning: bool,
-    prompt_caching: bool,
-) -> Row {
+/// A text-only model reachable on demand in-region, streaming with tools; the builder
+/// methods below add what it can do beyond that.
+const fn model(prefix: &'static str, context_window: u32, max_output_tokens: u32) -> Row {
     Row {
         prefix,
-        vision,
+        vision: false,
         context_window,
         max_output_tokens,
-        reasoning,
-        prompt_caching,
+        reasoning: false,
+        prompt_caching: false,
         streaming_with_tools: true,
-        documents: vision,
+        documents: false,
+        requires_inference_profile: false,
+        geo_prefixes: &[],
     }
 }
 
-/// Longest prefix wins, so specific rows can sit beside family rows.
+impl Row {
+    /// Image input; every model on Bedrock with image input also takes documents.
+    const fn vision(mut self) -> Row {
+        self.vision = true;
+        self.documents = true;
+        self
+    }
+    const fn documents(mut self) -> Row {
+        self.documents = true;
+        self
+    }
+    const fn reasoning(mut self) -> Row {
+        self.reasoning = true;
+        self
+    }
+    const fn caching(mut self) -> Row {
+        self.prompt_caching = true;
+        self
+    }
+    /// ConverseStream rejects `toolConfig` for this family (the Converse feature table).
+    const fn no_streaming_tools(mut self) -> Row {
+        self.streaming_with_tools = false;
+        self
+    }
+    /// Cross-region profiles exist, and in-region on-demand calls work too.
+    const fn geo(mut self, prefixes: &'static [&'static str]) -> Row {
+        self.geo_prefixes = prefixes;
+        self
+    }
+    /// Only reachable through a cross-region inference profile.
+    const fn profile_only(mut self, prefixes: &'static [&'static str]) -> Row {
+        self.geo_prefixes = prefixes;
+        self.requires_inference_profile = true;
+        self
+    }
+}
+
+const CLAUDE_LATEST_GEOS: &[&str] = &["us", "eu", "apac", "jp", "au", "global"];
+const US: &[&str] = &["us"];
+const US_EU: &[&str] = &["us", "eu"];
+const US_EU_APAC: &[&str] = &["us", "eu", "apac"];
+
+/// Longest prefix wins, so specific rows can sit beside family rows. Values follow the
+/// Bedrock model cards and the Converse "supported models and features" table; the seeds'
+/// capability reference (Haiku 4.5, Sonnet 4.6, Opus 4.7, MiniMax M2.5) is authoritative.
+#[rustfmt::skip]
 const TABLE: &[Row] = &[
-    row("claude-opus-4-7", true, 1_000_000, 128_000, true, true),
-    row("claude-opus-4-6", true, 1_000_000, 128_000, true, true),
-    row("claude-opus-4-5", true, 200_000, 64_000, true, true),
-    row("claude-opus-4-1", true, 200_000, 32_000, true, true),
-    row("claude-opus-4", true, 200_000, 32_000, true, true),
-    row("claude-sonnet-4-6", true, 1_000_000, 64_000, true, true),
-    row("claude-sonnet-4-5", true, 200_000, 64_000, true, true),
-    row("claude-sonnet-4", true, 200_000, 64_000, true, true),
-    row("claude-haiku-4-5", true, 200_000, 64_000, true, true),
-    row("claude-3-7-sonnet", true, 200_000, 64_000, true, true),
-    row("claude-3-5-sonnet", true, 200_000, 8_192, false, false),
-    row("claude-3-5-haiku", false, 200_000, 8_192, false, true),
-    row("claude-3-haiku", true, 200_000, 4_096, false, false),
-    row("claude-3-opus", true, 200_000, 4_096, false, false),
-    row("nova-premier", true, 1_000_000, 10_000, false, true),
-    row("nova-pro", true, 300_000, 10_000, false, true),
-    row("nova-lite", true, 300_000, 10_000, false, true),
-    row("nova-micro", false, 128_000, 10_000, false, true),
-    row("nova-2-lite", true, 1_000_000, 64_000, true, true),
-    row("llama4", true, 1_000_000, 8_192, false, false),
-    row("llama3-3", false, 128_000, 8_192, false, false),
-    row("llama3-2-90b", true, 128_000, 8_192, false, false),
-    row("llama3-2-11b", true, 128_000, 8_192, false, false),
-    row("llama3-2", false, 128_000, 8_192, false, false),
-    row("llama3-1", false, 128_000, 8_192, false, false),
-    row("mistral-large", false, 128_000, 8_192, false, false),
-    row("pixtral-large", true, 128_000, 8_192, false, false),
-    row("command-r-plus", false, 128_000, 4_096, false, false),
-    row("command-r", false, 128_000, 4_096, false, false),
-    row("gpt-oss", false, 128_000, 16_384, true, false),
-    row("deepseek.r1", false, 128_000, 32_768, true, false),
-    row("r1", false, 128_000, 32_768, true, false),
-    row("deepseek.v3", false, 128_000, 8_192, false, false),
-    row("minimax-m2", false, 196_000, 8_000, true, false),
+    // Anthropic Claude
+    model("claude-opus-4-7", 1_000_000, 128_000).vision().reasoning().caching().geo(CLAUDE_LATEST_GEOS),
+    model("claude-opus-4-6", 1_000_000, 128_000).vision().reasoning().caching().geo(CLAUDE_LATEST_GEOS),
+    model("claude-opus-4-5", 200_000, 64_000).vision().reasoning().caching().profile_only(&["us", "eu", "global"]),
+    model("claude-opus-4-1", 200_000, 32_000).vision().reasoning().caching().profile_only(US),
+    model("claude-opus-4", 200_000, 32_000).vision().reasoning().caching().profile_only(US),
+    model("claude-sonnet-4-6", 1_000_000, 64_000).vision().reasoning().caching().geo(CLAUDE_LATEST_GEOS),
+    model("claude-sonnet-4-5", 200_000, 64_000).vision().reasoning().caching().profile_only(&["us", "eu", "jp", "au", "global"]),
+    model("claude-sonnet-4", 200_000, 64_000).vision().reasoning().caching().profile_only(&["us", "eu", "apac", "global"]),
+    model("claude-haiku-4-5", 200_000, 64_000).vision().reasoning().caching().profile_only(CLAUDE_LATEST_GEOS),
+    model("claude-3-7-sonnet", 200_000, 64_000).vision().reasoning().caching().profile_only(US_EU_APAC),
+    model("claude-3-5-sonnet", 200_000, 8_192).vision().geo(US_EU_APAC),
+    model("claude-3-5-haiku", 200_000, 8_192).documents().caching().geo(US),
+    model("claude-3-haiku", 200_000, 4_096).vision().geo(US_EU_APAC),
+    model("claude-3-sonnet", 200_000, 4_096).vision().geo(US_EU_APAC),
+    model("claude-3-opus", 200_000, 4_096).vision().geo(US),
+    // Amazon Nova
+    model("nova-premier", 1_000_000, 32_000).vision().caching().profile_only(US),
+    model("nova-pro", 300_000, 10_000).vision().caching().geo(US_EU_APAC),
+    model("nova-lite", 300_000, 10_000).vision().caching().geo(US_EU_APAC),
+    model("nova-micro", 128_000, 10_000).documents().caching().geo(US_EU_APAC),
+    model("nova-2-lite", 1_000_000, 64_000).vision().reasoning().caching().profile_only(&["us", "eu", "jp", "global"]),
+    // Meta Llama
+    model("llama4", 1_000_000, 8_192).vision().no_streaming_tools().profile_only(US),
+    model("llama3-3", 128_000, 8_192).documents().no_streaming_tools().profile_only(US),
+    model("llama3-2-90b", 128_000, 8_192).vision().no_streaming_tools().profile_only(US),
+    model("llama3-2-11b", 128_000, 8_192).vision().no_streaming_tools().profile_only(US),
+    model("llama3-2", 128_000, 8_192).documents().no_streaming_tools().profile_only(US_EU),
+    model("llama3-1", 128_000, 8_192).documents().no_streaming_tools().geo(US),
+    model("llama3-70b", 8_000, 2_048).documents().no_streaming_tools(),
+    model("llama3-8b", 8_000, 2_048).documents().no_streaming_tools(),
+    // Mistral AI
+    model("mistral-large", 128_000, 8_192).documents().no_streaming_tools(),
+    model("mistral-small", 32_000, 8_192).documents().no_streaming_tools(),
+    model("pixtral-large", 128_000, 8_192).vision().no_streaming_tools().profile_only(US_EU),
+    // Cohere
+    model("command-r-plus", 128_000, 4_096).documents().no_streaming_tools(),
+    model("command-r", 128_000, 4_096).documents().no_streaming_tools(),
+    // OpenAI open-weight
+    model("gpt-oss", 128_000, 16_384).reasoning().no_streaming_tools(),
+    // DeepSeek
+    model("deepseek.r1", 128_000, 32_768).reasoning().no_streaming_tools().profile_only(US),
+    model("deepseek.v3", 128_000, 8_192).no_streaming_tools(),
+    // MiniMax
+    model("minimax-m2", 196_000, 8_000).reasoning().no_streaming_tools(),
 ];
 
 const CONSERVATIVE: ModelCapabilities = ModelCapabilities {
@@ -134,6 +203,8 @@ const CONSERVATIVE: ModelCapabilities = ModelCapabilities {
     prompt_caching: false,
     streaming_with_tools: true,
     documents: false,
+    requires_inference_profile: false,
+    geo_prefixes: &[],
     known: false,
 };
 
@@ -153,6 +224,8 @@ impl ModelCapabilities {
                 .streaming_with_tools
                 .unwrap_or(base.streaming_with_tools),
             documents: overrides.documents.unwrap_or(base.documents),
+            requires_inference_profile: base.requires_inference_profile,
+            geo_prefixes: base.geo_prefixes,
             known: base.known,
         }
     }
@@ -173,6 +246,8 @@ impl ModelCapabilities {
                 prompt_caching: r.prompt_caching,
                 streaming_with_tools: r.streaming_with_tools,
                 documents: r.documents,
+                requires_inference_profile: r.requires_inference_profile,
+                geo_prefixes: r.geo_prefixes,
                 known: true,
             })
     }

@@ -1,7 +1,9 @@
 //! Model specs (`provider.model-id?query`) and what each model can do.
 
 pub mod capabilities;
+pub mod cross_region;
 pub mod spec;
 
 pub use capabilities::{CapabilityOverrides, ModelCapabilities};
+pub use cross_region::CrossRegion;
 pub use spec::{ModelSpec, ModelSpecError, Provider, Reasoning};

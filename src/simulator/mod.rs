@@ -6,9 +6,11 @@
 //! real service (400 `ValidationException`), every request is recorded, and tests can
 //! queue replies ([`Simulator::push_reply`]), inject errors ([`Simulator::inject_error`])
 //! and add latency ([`Simulator::set_latency`]). See the `scripted_model` module for the default
-//! behaviour when nothing is queued.
+//! behaviour when nothing is queued. The control-plane listing calls behind `pallas models`
+//! (`GET /foundation-models`, `GET /inference-profiles`) are served too (`control_plane`).
 
 mod anthropic_api;
+mod control_plane;
 mod converse;
 mod errors;
 mod http_apis;

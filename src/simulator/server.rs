@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::errors::ApiError;
 use super::usage::{PromptCache, output_tokens, prompt_chars, tokens};
-use super::{InjectedError, RecordedRequest, ScriptedReply, converse, scripted_model};
+use super::{
+    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, scripted_model,
+};
 
 /// Largest request body accepted (Bedrock allows several large attachments).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
@@ -127,6 +129,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, MAX_BODY_BYTES).await.unwrap_or_default();
     let route = route(&parts.method, parts.uri.path());
+    let control = control_plane::operation(&parts.method, parts.uri.path());
     let body: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(_) if bytes.is_empty() => Value::Null,
@@ -137,7 +140,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         path: parts.uri.path().to_string(),
         operation: route
             .as_ref()
-            .map_or("Unknown", |r| r.operation)
+            .map_or(control.unwrap_or("Unknown"), |r| r.operation)
             .to_string(),
         model_id: route
             .as_ref()
@@ -160,8 +163,15 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
 
     let request_id = state.next_request_id();
     let result = match route {
+        None if control.is_some() => check_auth(&parts.headers).and_then(|()| {
+            let authorization = parts.headers.get(header::AUTHORIZATION);
+            let region = control_plane::signed_region(authorization.and_then(|v| v.to_str().ok()));
+            control_plane::respond(control.unwrap_or_default(), parts.uri.query(), &region)
+        }),
         None => Err(ApiError::unknown_operation()),
-        Some(route) => match check_auth(&parts.headers) {
+        Some(route) => match check_auth(&parts.headers)
+            .and_then(|()| control_plane::check_on_demand(&route.model_id))
+        {
             Err(e) => Err(e),
             Ok(()) => match route.operation {
                 "Converse" => converse(&state, &route.model_id, &recorded.body, started).await,

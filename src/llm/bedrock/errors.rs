@@ -1,11 +1,23 @@
 //! Turns SDK errors into advice a person can act on.
+//!
+//! Classification goes by the error code (`x-amzn-ErrorType`) and message rather than by an
+//! operation's error enum, so Converse and ConverseStream errors read the same. By the time
+//! an error arrives here the SDK's standard retry has already spent `max_attempts` on the
+//! retryable kinds (throttling, 5xx, `ModelNotReadyException`, dropped connections).
+
+use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 
 use super::credentials::no_credentials_message;
 use super::*;
+use crate::model::cross_region::{geo_prefix_of, geos_for_region, is_profile_arn, profile_id_for};
 
 impl BedrockProvider {
-    pub(super) fn map_error(&self, err: SdkError<ConverseError>) -> LlmError {
-        let geo = GEO_PREFIXES.iter().any(|p| self.model_id.starts_with(p));
+    pub(super) fn map_error<E, R>(&self, err: SdkError<E, R>) -> LlmError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let attempts = super::attempts::attempts_of(&err).unwrap_or(self.max_attempts);
         let Some(service) = err.as_service_error() else {
             let detail = DisplayErrorContext(&err).to_string();
             if detail.contains("credentials") || detail.contains("identity") {
@@ -13,77 +25,274 @@ impl BedrockProvider {
             }
             return LlmError::Transport {
                 endpoint: self.endpoint.clone(),
-                message: detail,
+                message: format!(
+                    "{detail} (gave up after {} attempt(s); check the network path to the endpoint, or raise bedrock.max_attempts)",
+                    self.max_attempts
+                ),
             };
         };
-        let message = service.meta().message().unwrap_or("no message").to_string();
-        match service {
-            ConverseError::AccessDeniedException(_) => LlmError::AccessDenied {
-                hint: access_denied_hint(&self.model_id, &self.region, geo),
-                message,
-            },
-            ConverseError::ResourceNotFoundException(_) => LlmError::ModelNotFound {
-                model: self.model_id.clone(),
+        let code = service.code().unwrap_or("unknown");
+        let message = service.message().unwrap_or("no message").to_string();
+        self.classify(code, message, attempts)
+    }
+
+    /// The advice for one service error code and message.
+    /// `attempts`: how many the SDK made (the retry quota can stop it before max_attempts).
+    fn classify(&self, code: &str, message: String, attempts: u32) -> LlmError {
+        let lower = message.to_lowercase();
+        match code {
+            "AccessDeniedException" if is_model_access_message(&lower) => LlmError::AccessDenied {
+                // Bedrock words both causes alike at times, so the IAM advice follows.
                 hint: format!(
-                    "Check the model id is offered in region {} (aws bedrock list-foundation-models --region {}) and that model access is enabled in the Bedrock console",
-                    self.region, self.region
+                    "Model access for '{}' is probably not enabled in {}: request it on the Bedrock console's Model access page (https://console.aws.amazon.com/bedrock/home?region={}#/modelaccess) for the region (and, for a geo profile, every region of its geography). If it is enabled: {}",
+                    self.base_model(),
+                    self.region,
+                    self.region,
+                    access_denied_hint(&self.model_id, &self.region)
                 ),
                 message,
             },
-            ConverseError::ThrottlingException(_) => LlmError::Throttled {
-                attempts: MAX_ATTEMPTS,
+            "AccessDeniedException" => LlmError::AccessDenied {
+                hint: access_denied_hint(&self.model_id, &self.region),
                 message,
             },
-            ConverseError::ValidationException(_) => {
-                let lower = message.to_lowercase();
-                if lower.contains("on-demand throughput") {
-                    LlmError::Validation {
-                        message: format!(
-                            "{message}. This model needs an inference profile: use bedrock.us.{id} (or eu./apac./global. for your region)",
-                            id = self.model_id
-                        ),
-                    }
-                } else if lower.contains("too long") || lower.contains("context") {
-                    LlmError::Validation {
-                        message: format!(
-                            "{message}. The conversation exceeds the model's context window: shorten the input or use instance_scope: request"
-                        ),
-                    }
-                } else {
-                    LlmError::Validation { message }
+            "ResourceNotFoundException" => self.not_found(message),
+            "ValidationException" if lower.contains("model identifier is invalid") => {
+                self.not_found(message)
+            }
+            "ValidationException" if lower.contains("on-demand throughput") => {
+                LlmError::Validation {
+                    message: format!("{message}. {}", self.on_demand_hint()),
                 }
             }
-            _ => LlmError::Service {
+            "ValidationException" if is_context_overflow(&lower) => {
+                let window =
+                    ModelCapabilities::resolve(&self.model_id, &Default::default()).context_window;
+                LlmError::Validation {
+                    message: format!(
+                        "{message}. The conversation is longer than the model's context window (about {window} tokens for {}): start a new conversation, use instance_scope: request, or pick a model with a larger window",
+                        self.model_id
+                    ),
+                }
+            }
+            "ValidationException" => LlmError::Validation { message },
+            "ThrottlingException" | "ServiceQuotaExceededException" => {
+                LlmError::Throttled { attempts, message }
+            }
+            "ModelNotReadyException" => LlmError::Service {
                 message: format!(
-                    "{} ({})",
-                    message,
-                    service.meta().code().unwrap_or("unknown")
+                    "{message} (ModelNotReadyException, still not ready after {attempts} attempts). The model is being loaded: wait a minute and retry, or raise bedrock.max_attempts"
                 ),
+            },
+            "InternalServerException" | "ServiceUnavailableException" | "ModelTimeoutException" => {
+                LlmError::Service {
+                    message: format!(
+                        "{message} ({code}, failed {attempts} attempts). Bedrock had a transient problem: retry later, raise bedrock.max_attempts, or use a cross-region profile (e.g. {})",
+                        self.suggested_profile()
+                    ),
+                }
+            }
+            other => LlmError::Service {
+                message: format!("{message} ({other})"),
             },
         }
     }
+
+    /// The configured id without any geo prefix, for console and listing hints.
+    fn base_model(&self) -> &str {
+        crate::model::capabilities::base_model_id(&self.configured_model_id)
+    }
+
+    fn not_found(&self, message: String) -> LlmError {
+        LlmError::ModelNotFound {
+            model: self.model_id.clone(),
+            hint: format!(
+                "Check that the id is spelled exactly as Bedrock lists it and is offered in region {region} (run `pallas models --region {region}`), or set bedrock.region to a region that has it",
+                region = self.region
+            ),
+            message,
+        }
+    }
+
+    /// Names the exact inference profile id to use instead of the on-demand id.
+    fn on_demand_hint(&self) -> String {
+        let caps = ModelCapabilities::resolve(&self.configured_model_id, &Default::default());
+        if is_profile_arn(&self.model_id) || geo_prefix_of(&self.model_id).is_some() {
+            return format!(
+                "'{}' already names an inference profile: check that the profile exists in region {} (run `pallas models --region {}`)",
+                self.model_id, self.region, self.region
+            );
+        }
+        if let Some(profile) =
+            profile_id_for(&self.configured_model_id, &self.region, caps.geo_prefixes)
+        {
+            return format!(
+                "This model is only served through a cross-region inference profile: use model `bedrock.{profile}` for region {} (or keep the id and set bedrock.cross_region: auto)",
+                self.region
+            );
+        }
+        if caps.geo_prefixes.is_empty() {
+            format!(
+                "This model is only served through an inference profile: run `pallas models --region {}` to find the profile id for it and use `bedrock.<profile id>`",
+                self.region
+            )
+        } else {
+            format!(
+                "This model is only served through an inference profile, and Bedrock offers it in {} — none of them covers region {}: set bedrock.region to a region in one of those geographies and use model `bedrock.<prefix>.{}`",
+                caps.geo_prefixes
+                    .iter()
+                    .map(|g| format!("{g}."))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.region,
+                self.base_model()
+            )
+        }
+    }
+
+    fn suggested_profile(&self) -> String {
+        if is_profile_arn(&self.model_id) || geo_prefix_of(&self.model_id).is_some() {
+            return self.model_id.clone();
+        }
+        let caps = ModelCapabilities::resolve(&self.model_id, &Default::default());
+        profile_id_for(&self.model_id, &self.region, caps.geo_prefixes).unwrap_or_else(|| {
+            let geo = geos_for_region(&self.region).first().unwrap_or(&"us");
+            format!("{geo}.{}", self.model_id)
+        })
+    }
 }
 
-fn access_denied_hint(model_id: &str, region: &str, geo: bool) -> String {
+/// Bedrock's wording when the account has not been granted the model (as opposed to an IAM
+/// policy that denies the action, which names `bedrock:InvokeModel`).
+fn is_model_access_message(lower: &str) -> bool {
+    !lower.contains("not authorized to perform")
+        && (lower.contains("access to the model") || lower.contains("model access"))
+}
+
+fn is_context_overflow(lower: &str) -> bool {
+    lower.contains("too long")
+        || lower.contains("context window")
+        || lower.contains("context length")
+        || lower.contains("too many input tokens")
+        || lower.contains("input length")
+}
+
+fn access_denied_hint(model_id: &str, region: &str) -> String {
     let mut resources = "arn:aws:bedrock:*::foundation-model/*".to_string();
-    if geo {
-        resources
-            .push_str(" and arn:aws:bedrock:*:*:inference-profile/* (needed for geo ids like us.)");
+    if is_profile_arn(model_id) {
+        resources.push_str(&format!(
+            " and the profile itself ({model_id}) plus bedrock:GetInferenceProfile on it"
+        ));
+    } else if geo_prefix_of(model_id).is_some() {
+        resources.push_str(
+            " and arn:aws:bedrock:*:*:inference-profile/* (geo ids such as us. route through a system inference profile)",
+        );
     }
     format!(
-        "The IAM principal needs bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on {resources}, and model access for '{model_id}' must be enabled in the Bedrock console for {region}"
+        "The IAM principal needs bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on {resources}; model access for '{model_id}' must also be enabled in the Bedrock console for {region}"
     )
 }
-
-// ---- translation: neutral → Converse --------------------------------------------------
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    async fn provider(model: &str, region: &str) -> BedrockProvider {
+        let settings = BedrockSettings {
+            region: Some(region.into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            max_attempts: Some(4),
+            ..Default::default()
+        };
+        let overrides = ProviderOverrides {
+            bedrock_endpoint_url: None,
+            bedrock_static_credentials: Some(aws_credential_types::Credentials::new(
+                "AKID", "secret", None, None, "test",
+            )),
+            ..Default::default()
+        };
+        BedrockProvider::new(model, &settings, &overrides).await
+    }
+
     #[test]
     fn access_denied_hint_names_inference_profiles_for_geo_ids() {
-        assert!(access_denied_hint("us.x", "us-east-1", true).contains("inference-profile/*"));
-        assert!(!access_denied_hint("x", "us-east-1", false).contains("inference-profile"));
+        assert!(access_denied_hint("us.x", "us-east-1").contains("inference-profile/*"));
+        assert!(!access_denied_hint("x", "us-east-1").contains("inference-profile"));
+        let arn = "arn:aws:bedrock:us-east-1:1:application-inference-profile/abc";
+        assert!(access_denied_hint(arn, "us-east-1").contains("bedrock:GetInferenceProfile"));
+    }
+
+    #[tokio::test]
+    async fn on_demand_error_names_the_profile_for_the_region() {
+        let id = "anthropic.claude-haiku-4-5-20251001-v1:0";
+        let off = BedrockSettings {
+            region: Some("eu-west-1".into()),
+            cross_region: crate::model::CrossRegion::Off,
+            ..Default::default()
+        };
+        let p = BedrockProvider::new(id, &off, &ProviderOverrides::default()).await;
+        assert_eq!(p.model_id, id, "cross_region: off keeps the id");
+        let text = p
+            .classify(
+                "ValidationException",
+                "Invocation of model ID anthropic.claude-haiku-4-5-20251001-v1:0 with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.".into(),
+                1,
+            )
+            .to_string();
+        assert!(text.contains(&format!("bedrock.eu.{id}")), "{text}");
+        assert!(text.contains("eu-west-1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn each_error_kind_says_what_to_do() {
+        let p = provider("us.anthropic.claude-sonnet-4-6", "us-east-1").await;
+        let throttled = p
+            .classify("ThrottlingException", "Too many requests".into(), 4)
+            .to_string();
+        assert!(throttled.contains("after 4 attempts"), "{throttled}");
+        let access = p
+            .classify(
+                "AccessDeniedException",
+                "You don't have access to the model with the specified model ID.".into(),
+                4,
+            )
+            .to_string();
+        assert!(access.contains("Model access"), "{access}");
+        let iam = p
+            .classify(
+                "AccessDeniedException",
+                "User: arn:aws:iam::1:user/x is not authorized to perform: bedrock:InvokeModel"
+                    .into(),
+                4,
+            )
+            .to_string();
+        assert!(iam.contains("inference-profile/*"), "{iam}");
+        let missing = p
+            .classify(
+                "ValidationException",
+                "The provided model identifier is invalid.".into(),
+                4,
+            )
+            .to_string();
+        assert!(
+            missing.contains("pallas models --region us-east-1"),
+            "{missing}"
+        );
+        let long = p
+            .classify(
+                "ValidationException",
+                "Input is too long for requested model.".into(),
+                4,
+            )
+            .to_string();
+        assert!(long.contains("context window"), "{long}");
+        let not_ready = p
+            .classify("ModelNotReadyException", "Model is not ready".into(), 4)
+            .to_string();
+        assert!(not_ready.contains("after 4 attempts"), "{not_ready}");
+        let five = p
+            .classify("ServiceUnavailableException", "Try later".into(), 4)
+            .to_string();
+        assert!(five.contains("failed 4 attempts"), "{five}");
     }
 }

@@ -12,7 +12,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, SdkError};
-use aws_sdk_bedrockruntime::operation::converse::{ConverseError, ConverseOutput};
+use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types as bt;
 use aws_smithy_types::{Document, Number};
@@ -25,24 +25,32 @@ use super::conversation::{
 };
 use super::{LlmError, LlmProvider, Preflight, PreflightStatus, ProviderOverrides, TextSink};
 use crate::config::BedrockSettings;
+use crate::model::ModelCapabilities;
 use crate::model::Provider;
-use crate::model::capabilities::GEO_PREFIXES;
+use crate::model::cross_region::effective_model_id;
 
+mod attempts;
 mod credentials;
 mod errors;
 mod translate;
 
+pub use credentials::no_credentials_message;
 pub use translate::{document_to_json, json_to_document};
 use translate::{from_bedrock_output, to_bedrock_message, tool_config};
 
-/// Attempts per call for throttling, 5xx and dropped connections (the SDK's standard mode).
-const MAX_ATTEMPTS: u32 = 3;
+/// Attempts per call for throttling, 5xx and dropped connections (the SDK's standard mode,
+/// jittered exponential backoff) unless `bedrock.max_attempts` says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Resolving credentials may touch IMDS or an SSO endpoint; health must not hang on it.
 const CREDENTIAL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct BedrockProvider {
     client: aws_sdk_bedrockruntime::Client,
+    /// The id sent on the wire (after `bedrock.cross_region`).
     model_id: String,
+    /// The id as configured, for messages when `cross_region: auto` changed it.
+    configured_model_id: String,
+    max_attempts: u32,
     region: String,
     endpoint: String,
     credentials: Option<SharedCredentialsProvider>,
@@ -69,9 +77,16 @@ impl BedrockProvider {
         overrides: &ProviderOverrides,
     ) -> BedrockProvider {
         let region = resolve_region(settings);
+        let max_attempts = settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
+        let capabilities = ModelCapabilities::resolve(model_id, &Default::default());
+        let wire_model_id =
+            effective_model_id(model_id, &region, settings.cross_region, &capabilities);
+        if wire_model_id != model_id {
+            tracing::info!(configured = %model_id, sent = %wire_model_id, "bedrock.cross_region: auto uses the region's inference profile");
+        }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(aws_config::Region::new(region.clone()))
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .retry_config(RetryConfig::standard().with_max_attempts(max_attempts))
             // Reasoning models can pause for long stretches; only a connection that stays
             // silent for minutes is dead.
             .stalled_stream_protection(
@@ -103,8 +118,14 @@ impl BedrockProvider {
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
         BedrockProvider {
-            client: aws_sdk_bedrockruntime::Client::new(&sdk_config),
-            model_id: model_id.to_string(),
+            client: aws_sdk_bedrockruntime::Client::from_conf(
+                aws_sdk_bedrockruntime::config::Builder::from(&sdk_config)
+                    .interceptor(attempts::CountAttempts)
+                    .build(),
+            ),
+            model_id: wire_model_id,
+            configured_model_id: model_id.to_string(),
+            max_attempts,
             region,
             endpoint,
             credentials: sdk_config.credentials_provider(),
@@ -163,8 +184,10 @@ impl LlmProvider for BedrockProvider {
                 Ok(source) => (
                     PreflightStatus::Ok,
                     format!(
-                        "{source}; region {}; endpoint {}",
-                        self.region, self.endpoint
+                        "{source}; region {}; endpoint {}{}",
+                        self.region,
+                        self.endpoint,
+                        self.cross_region_note()
                     ),
                 ),
                 Err(problem) => (PreflightStatus::Error, problem),
@@ -177,5 +200,19 @@ impl LlmProvider for BedrockProvider {
                 checked_at: chrono::Utc::now(),
             }
         })
+    }
+}
+
+impl BedrockProvider {
+    /// Says when `bedrock.cross_region: auto` changed the configured id.
+    fn cross_region_note(&self) -> String {
+        if self.model_id == self.configured_model_id {
+            String::new()
+        } else {
+            format!(
+                "; model id {} (bedrock.cross_region: auto added the inference profile prefix for {}; configured {})",
+                self.model_id, self.region, self.configured_model_id
+            )
+        }
     }
 }
