@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use super::agent_options::{self, AgentOptions, OPTION_KEYS};
 use super::env::substitute_value;
 use super::error::ConfigError;
 use super::settings::{LoadedSettings, read_capabilities};
@@ -295,6 +296,7 @@ impl AgentBuilder<'_, '_> {
         let max_iterations = self.max_iterations();
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
+        let options = self.options();
 
         let config = (|| {
             Some(AgentConfig {
@@ -309,6 +311,7 @@ impl AgentBuilder<'_, '_> {
                 max_iterations: max_iterations?,
                 tool_name: tool_name?,
                 instance_scope: instance_scope?,
+                options,
             })
         })();
         Built { config, port }
@@ -317,10 +320,14 @@ impl AgentBuilder<'_, '_> {
     fn warn_unknown_keys(&mut self) {
         for key in self.entry.keys() {
             let key = key_string(key);
-            if KNOWN_KEYS.contains(&key.as_str()) {
+            if KNOWN_KEYS.contains(&key.as_str()) || OPTION_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            let fix = match KNOWN_KEYS.iter().find(|k| edit_distance(k, &key) <= 2) {
+            let fix = match KNOWN_KEYS
+                .iter()
+                .chain(OPTION_KEYS.iter())
+                .find(|k| edit_distance(k, &key) <= 2)
+            {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!(
                     "remove it or fix the spelling (known keys: {})",
@@ -570,6 +577,17 @@ impl AgentBuilder<'_, '_> {
         } else {
             Some(tool_name)
         }
+    }
+
+    fn options(&mut self) -> AgentOptions {
+        let mut problems = Vec::new();
+        let options = agent_options::read(self.entry, &mut |field, problem, fix| {
+            problems.push((field.to_string(), problem.to_string(), fix.to_string()))
+        });
+        for (field, problem, fix) in problems {
+            self.problem(&field, &problem, &fix);
+        }
+        options
     }
 
     fn instance_scope(&mut self) -> Option<InstanceScope> {

@@ -174,7 +174,9 @@ pub fn load_settings(
                 profile: text("profile"),
                 reasoning: text("reasoning"),
                 endpoint_url: text("endpoint_url"),
+                ..BedrockSettings::default()
             };
+            s.bedrock.features = super::bedrock_options::read(bedrock, &loc)?;
         }
         if let Some(Value::Mapping(logger)) = get(&map, "logger") {
             s.log_level = get(logger, "level").and_then(scalar_string);

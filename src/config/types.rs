@@ -67,6 +67,8 @@ pub struct AgentConfig {
     /// The agent tool's name with `{agent}` already substituted.
     pub tool_name: String,
     pub instance_scope: InstanceScope,
+    /// Request parameters (`tool_choice`, `temperature`, `streaming`, …).
+    pub options: super::agent_options::AgentOptions,
 }
 
 /// Settings from `fastagent.config.yaml` merged with `fastagent.secrets.yaml`.
@@ -88,6 +90,8 @@ pub struct BedrockSettings {
     pub profile: Option<String>,
     pub reasoning: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Caching, guardrail and debug options (`bedrock_options.rs`).
+    pub features: super::bedrock_options::BedrockFeatures,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

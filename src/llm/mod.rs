@@ -95,7 +95,9 @@ pub async fn build_provider(
 ) -> Arc<dyn LlmProvider> {
     match spec.provider {
         Provider::Bedrock => Arc::new(
-            bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides).await,
+            bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides)
+                .await
+                .with_features(spec, settings),
         ),
         other => Arc::new(UnsupportedProvider {
             provider: other,

@@ -1,0 +1,179 @@
+//! One model call: ConverseStream by default, Converse when streaming is off or the model
+//! cannot stream with tools (learned once per provider, then remembered).
+
+use std::sync::atomic::Ordering;
+
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+
+use super::debug::RawBodyLogger;
+use super::request::{CallParts, build};
+use super::stream::{StreamAssembler, mid_stream_error, rejects_streaming_with_tools};
+use super::*;
+
+impl BedrockProvider {
+    pub(super) async fn call(
+        &self,
+        request: &Request,
+        sink: Option<&TextSink>,
+    ) -> Result<Response, LlmError> {
+        let parts = build(&self.model_id, request, &self.features)?;
+        let with_tools = !request.tools.is_empty();
+        let stream = request.options.streaming != Some(false)
+            && !(with_tools
+                && (!self.features.capabilities.streaming_with_tools
+                    || self.stream_tools_rejected.load(Ordering::Relaxed)));
+        let response = if stream {
+            match self.converse_stream(&parts, sink).await {
+                Err(e) if with_tools && rejects_streaming_with_tools(&e) => {
+                    tracing::info!(
+                        model = %self.model_id,
+                        "model rejected streaming with tools ({e}); using Converse for it from now on"
+                    );
+                    self.stream_tools_rejected.store(true, Ordering::Relaxed);
+                    let parts = build(&self.model_id, request, &self.features)?;
+                    self.converse(parts).await
+                }
+                other => other,
+            }
+        } else {
+            self.converse(parts).await
+        }?;
+        if matches!(
+            response.0.stop_reason,
+            StopReason::GuardrailIntervened | StopReason::ContentFiltered
+        ) {
+            tracing::warn!(
+                model = %self.model_id,
+                stop_reason = ?response.0.stop_reason,
+                guardrail = ?self.features.guardrail.as_ref().map(|g| format!("{}:{}", g.id, g.version)),
+                trace = response.1.as_deref().unwrap_or("(no trace; set bedrock.guardrail.trace: enabled)"),
+                "the answer was blocked by a guardrail or content filter"
+            );
+        }
+        if self.features.raw_debug && stream {
+            tracing::debug!(
+                model = %self.model_id,
+                response = %super::debug::redact_json(&serde_json::json!({
+                    "content": response.0.message.content,
+                    "stopReason": response.0.stop_reason,
+                    "usage": response.0.usage,
+                })),
+                "bedrock ConverseStream response (assembled)"
+            );
+        }
+        Ok(response.0)
+    }
+
+    fn guardrail(&self) -> Option<(String, String, bt::GuardrailTrace)> {
+        self.features.guardrail.as_ref().map(|g| {
+            (
+                g.id.clone(),
+                g.version.clone(),
+                bt::GuardrailTrace::from(g.trace.as_str()),
+            )
+        })
+    }
+
+    /// Converse; the second value is the guardrail trace, for logging.
+    async fn converse(&self, parts: CallParts) -> Result<(Response, Option<String>), LlmError> {
+        let mut call = self
+            .client
+            .converse()
+            .model_id(&self.model_id)
+            .set_messages(Some(parts.messages))
+            .set_system(parts.system)
+            .inference_config(parts.inference)
+            .set_tool_config(parts.tool_config)
+            .set_additional_model_request_fields(parts.additional);
+        if let Some((id, version, trace)) = self.guardrail() {
+            call = call.guardrail_config(
+                bt::GuardrailConfiguration::builder()
+                    .guardrail_identifier(id)
+                    .guardrail_version(version)
+                    .trace(trace)
+                    .build(),
+            );
+        }
+        let output = if self.features.raw_debug {
+            call.customize()
+                .interceptor(RawBodyLogger::new(&self.model_id))
+                .send()
+                .await
+        } else {
+            call.send().await
+        }
+        .map_err(|e| self.map_error(e))?;
+        let trace = output.trace().map(|t| format!("{t:?}"));
+        Ok((translate::from_bedrock_output(output)?, trace))
+    }
+
+    async fn converse_stream(
+        &self,
+        parts: &CallParts,
+        sink: Option<&TextSink>,
+    ) -> Result<(Response, Option<String>), LlmError> {
+        let mut call = self
+            .client
+            .converse_stream()
+            .model_id(&self.model_id)
+            .set_messages(Some(parts.messages.clone()))
+            .set_system(parts.system.clone())
+            .inference_config(parts.inference.clone())
+            .set_tool_config(parts.tool_config.clone())
+            .set_additional_model_request_fields(parts.additional.clone());
+        if let Some((id, version, trace)) = self.guardrail() {
+            call = call.guardrail_config(
+                bt::GuardrailStreamConfiguration::builder()
+                    .guardrail_identifier(id)
+                    .guardrail_version(version)
+                    .trace(trace)
+                    .build(),
+            );
+        }
+        let output = if self.features.raw_debug {
+            call.customize()
+                .interceptor(RawBodyLogger::new(&self.model_id))
+                .send()
+                .await
+        } else {
+            call.send().await
+        }
+        .map_err(|e| self.map_error(e.map_service_error(as_converse_error)))?;
+        let mut events = output.stream;
+        let mut assembler = StreamAssembler::default();
+        loop {
+            match events.recv().await {
+                Ok(Some(event)) => assembler.push(event, sink)?,
+                Ok(None) => break,
+                Err(e) => return Err(mid_stream_error(e, &self.endpoint)),
+            }
+        }
+        let trace = assembler.trace.clone();
+        Ok((assembler.finish()?, trace))
+    }
+}
+
+/// ConverseStream's errors are Converse's plus a mid-stream one; mapping them onto
+/// Converse's lets one function word every error.
+fn as_converse_error(e: ConverseStreamError) -> ConverseError {
+    match e {
+        ConverseStreamError::AccessDeniedException(x) => ConverseError::AccessDeniedException(x),
+        ConverseStreamError::InternalServerException(x) => {
+            ConverseError::InternalServerException(x)
+        }
+        ConverseStreamError::ModelErrorException(x) => ConverseError::ModelErrorException(x),
+        ConverseStreamError::ModelNotReadyException(x) => ConverseError::ModelNotReadyException(x),
+        ConverseStreamError::ModelTimeoutException(x) => ConverseError::ModelTimeoutException(x),
+        ConverseStreamError::ResourceNotFoundException(x) => {
+            ConverseError::ResourceNotFoundException(x)
+        }
+        ConverseStreamError::ServiceUnavailableException(x) => {
+            ConverseError::ServiceUnavailableException(x)
+        }
+        ConverseStreamError::ThrottlingException(x) => ConverseError::ThrottlingException(x),
+        ConverseStreamError::ValidationException(x) => ConverseError::ValidationException(x),
+        other => ConverseError::generic(
+            aws_sdk_bedrockruntime::error::ProvideErrorMetadata::meta(&other).clone(),
+        ),
+    }
+}
