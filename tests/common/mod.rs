@@ -82,11 +82,13 @@ impl Running {
         self.fleet.pool.settle(TIMEOUT).await;
     }
 
+    /// Model calls, streamed (ConverseStream, the default) or not (Converse): both carry
+    /// the same request body.
     pub fn converse_requests(&self) -> Vec<pallas::simulator::RecordedRequest> {
         self.sim
             .requests()
             .into_iter()
-            .filter(|r| r.operation == "Converse")
+            .filter(|r| r.operation == "Converse" || r.operation == "ConverseStream")
             .collect()
     }
 }
