@@ -120,7 +120,10 @@ async fn tool_calls_in_one_turn_run_in_parallel() {
     assert!(elapsed < Duration::from_millis(3800), "took {elapsed:?}");
     let last = run.converse_requests().pop().unwrap().body;
     let results = last["messages"][2]["content"].as_array().unwrap();
-    let results: Vec<_> = results.iter().filter(|b| b.get("toolResult").is_some()).collect();
+    let results: Vec<_> = results
+        .iter()
+        .filter(|b| b.get("toolResult").is_some())
+        .collect();
     assert_eq!(results.len(), 3, "all three results in one user turn");
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;

@@ -1,0 +1,398 @@
+//! Bedrock features end to end: the real agent loop and MCP server, the real AWS SDK, and
+//! the simulator — streaming, reasoning, prompt caching, guardrails and request options.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use pallas::simulator::{ScriptedReply, StreamException, StreamScript};
+use serde_json::{Value, json};
+
+const MODEL: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+
+/// One agent `jarvis` with the notes server; `extra` is indented into its entry.
+fn agents(extra: &str) -> String {
+    let extra: String = extra.lines().map(|l| format!("    {l}\n")).collect();
+    format!(
+        r#"
+name: features
+host: 127.0.0.1
+registry_port: 0
+agents:
+  jarvis:
+    port: 0
+    instruction: "You are Jarvis, a careful assistant who keeps notes for the user."
+    servers: [notes]
+    max_iterations: 4
+{extra}"#
+    )
+}
+
+fn config(bedrock: &str) -> String {
+    format!("{NOTES_CONFIG}bedrock:\n{bedrock}\n")
+}
+
+fn operations(run: &Running) -> Vec<String> {
+    run.converse_requests()
+        .into_iter()
+        .map(|r| r.operation)
+        .collect()
+}
+
+/// Progress messages that are streamed text (not loop steps).
+fn streamed_text(progress: &[String]) -> Vec<String> {
+    progress
+        .iter()
+        .filter(|p| !p.starts_with("model call ") && !p.starts_with("tool call "))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_text_arrives_as_progress_before_the_final_answer() {
+    let run = start(&agents(""), NOTES_CONFIG).await;
+    let (client, recorder) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(
+        &client,
+        "jarvis",
+        "please tell me something about the weather in the mountains today",
+    )
+    .await;
+    assert!(!is_error, "{answer}");
+    // Every delta was delivered before the tool result that carries the whole answer.
+    let deltas = streamed_text(&recorder.progress.lock().unwrap());
+    assert!(deltas.len() >= 3, "several deltas: {deltas:?}");
+    assert_eq!(deltas.concat(), answer);
+    assert_eq!(operations(&run), vec!["ConverseStream"]);
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tool_calls_in_one_streamed_turn_including_a_zero_argument_tool() {
+    let run = start(&agents(""), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    run.sim.push_reply(ScriptedReply::ToolUse(vec![
+        (
+            "notes__add_note".into(),
+            json!({"title": "milk", "text": "buy 2 litres of milk, \"fresh\""}),
+        ),
+        ("notes__now".into(), json!({})),
+    ]));
+    let (answer, is_error) = ask(&client, "jarvis", "note milk and tell me the time").await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        answer.contains("[notes__add_note] Saved note 'milk'"),
+        "{answer}"
+    );
+    assert!(answer.contains("[notes__now]"), "{answer}");
+    assert!(!answer.contains("error"), "{answer}");
+    // The streamed tool inputs were reassembled exactly and replayed.
+    let second = &run.converse_requests()[1].body;
+    let uses: Vec<&Value> = second["messages"][1]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b.get("toolUse"))
+        .collect();
+    assert_eq!(uses.len(), 2);
+    assert_eq!(
+        uses[0]["input"],
+        json!({"title": "milk", "text": "buy 2 litres of milk, \"fresh\""})
+    );
+    assert_eq!(uses[1]["input"], json!({}));
+    assert_eq!(operations(&run), vec!["ConverseStream", "ConverseStream"]);
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_pauses_for_seconds_mid_answer_completes() {
+    let run = start(&agents(""), NOTES_CONFIG).await;
+    let (client, recorder) = connect(&run.url("jarvis")).await;
+    run.sim.script_stream(StreamScript {
+        pause: Some((3, Duration::from_secs(3))),
+        fail_at: None,
+    });
+    let started = Instant::now();
+    let (answer, is_error) = ask(&client, "jarvis", "think hard about this one please").await;
+    assert!(!is_error, "{answer}");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert_eq!(
+        answer,
+        "Simulated reply to: think hard about this one please"
+    );
+    assert_eq!(
+        streamed_text(&recorder.progress.lock().unwrap()).concat(),
+        answer
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mid_stream_exception_is_a_clear_error_and_leaves_history_clean() {
+    let run = start(&agents(""), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    run.sim.script_stream(StreamScript {
+        pause: None,
+        fail_at: Some((2, StreamException::ModelStreamError)),
+    });
+    let (answer, is_error) = ask(&client, "jarvis", "first question").await;
+    assert!(is_error, "{answer}");
+    assert!(
+        answer.contains("failed while streaming") && answer.contains("retry"),
+        "{answer}"
+    );
+    let (answer, is_error) = ask(&client, "jarvis", "second question").await;
+    assert!(!is_error, "{answer}");
+    let last = run.converse_requests().pop().unwrap().body;
+    assert_eq!(
+        last["messages"].as_array().unwrap().len(),
+        1,
+        "the failed turn left no trace"
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_blocks_round_trip_across_a_tool_turn_and_stay_hidden() {
+    let spec = format!("model: bedrock.{MODEL}?reasoning=2048");
+    let run = start(&agents(&spec), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "what time is it? use notes__now").await;
+    // The simulator rejects the second call unless the signed reasoning block is replayed
+    // first in the assistant turn, unchanged.
+    assert!(!is_error, "{answer}");
+    assert!(answer.starts_with("Tool results: [notes__now]"), "{answer}");
+    assert!(
+        !answer.contains("The user asked"),
+        "reasoning is hidden: {answer}"
+    );
+    let requests = run.converse_requests();
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0].body;
+    assert_eq!(
+        first["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    let replayed = &requests[1].body["messages"][1]["content"];
+    let reasoning = &replayed[0]["reasoningContent"]["reasoningText"];
+    assert!(
+        reasoning["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("The user asked")
+    );
+    assert!(
+        reasoning["signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("sim-sig-")
+    );
+    assert!(replayed[2].get("toolUse").is_some(), "{replayed}");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_reasoning_returns_the_reasoning_with_the_answer() {
+    let spec =
+        format!("model: bedrock.{MODEL}?reasoning=low\nshow_reasoning: true\nstreaming: false");
+    let run = start(&agents(&spec), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "why is the sky blue").await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        answer.starts_with("<reasoning>\nThe user asked about why is the sky blue"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("Simulated reply to: why is the sky blue"),
+        "{answer}"
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_on_a_model_without_it_is_a_clear_error() {
+    let run = start(
+        &agents("model: bedrock.amazon.nova-pro-v1:0?reasoning=high"),
+        NOTES_CONFIG,
+    )
+    .await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "hi").await;
+    assert!(is_error, "{answer}");
+    assert!(answer.contains("has no reasoning"), "{answer}");
+    assert!(run.converse_requests().is_empty(), "nothing was sent");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_points_are_sent_and_cache_tokens_show_in_health_usage() {
+    let run = start(&agents(""), &config("  cache_ttl: 1h")).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    ask(&client, "jarvis", "first question").await;
+    ask(&client, "jarvis", "second question").await;
+    let first = &run.converse_requests()[0].body;
+    let point = json!({"cachePoint": {"type": "default", "ttl": "1h"}});
+    assert_eq!(first["system"][1], point, "after the system prompt");
+    assert_eq!(
+        first["toolConfig"]["tools"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &point,
+        "after the tool definitions"
+    );
+    assert_eq!(
+        first["messages"][0]["content"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        &point,
+        "on the conversation prefix"
+    );
+    let health = call(&client, "get_health", json!({})).await;
+    let usage = &health.structured_content.unwrap()["usage"];
+    assert_eq!(usage["model_calls"], 2);
+    assert!(usage["cache_write_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert!(usage["cache_read_tokens"].as_u64().unwrap() > 0, "{usage}");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_mode_off_sends_no_cache_points() {
+    let run = start(&agents(""), &config("  cache_mode: off")).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    ask(&client, "jarvis", "hello").await;
+    let body = run.converse_requests()[0].body.to_string();
+    assert!(!body.contains("cachePoint"), "{body}");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardrail_intervention_is_answered_cleanly() {
+    let run = start(
+        &agents(""),
+        &config("  guardrail: {id: gr-test123, version: \"2\", trace: enabled}"),
+    )
+    .await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "tell me about guardrail-trigger").await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        answer.contains("Sorry, the model cannot answer this question.")
+            && answer.contains("guardrail intervened"),
+        "{answer}"
+    );
+    let guardrail = &run.converse_requests()[0].body["guardrailConfig"];
+    assert_eq!(guardrail["guardrailIdentifier"], "gr-test123");
+    assert_eq!(guardrail["guardrailVersion"], "2");
+    assert_eq!(guardrail["trace"], "enabled");
+    // The agent keeps working afterwards.
+    let (answer, is_error) = ask(&client, "jarvis", "something harmless").await;
+    assert!(
+        !is_error && answer.contains("something harmless"),
+        "{answer}"
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[test]
+fn a_guardrail_without_a_version_is_a_config_error_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_project(
+        dir.path(),
+        &agents(""),
+        &config("  guardrail:\n    id: gr-test123"),
+    );
+    let err = pallas::config::load_project_with_env(&path, &|_| None)
+        .expect_err("a guardrail needs a version")
+        .to_string();
+    assert!(
+        err.contains("fastagent.config.yaml") && err.contains("bedrock.guardrail.version"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_false_uses_converse() {
+    let run = start(&agents("streaming: false"), NOTES_CONFIG).await;
+    let (client, recorder) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "use notes__now please").await;
+    assert!(!is_error, "{answer}");
+    assert_eq!(operations(&run), vec!["Converse", "Converse"]);
+    assert!(streamed_text(&recorder.progress.lock().unwrap()).is_empty());
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_rejects_streaming_with_tools_falls_back_to_converse_and_remembers() {
+    let run = start(&agents(""), NOTES_CONFIG).await;
+    run.sim.reject_streaming_with_tools(MODEL);
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "use notes__now please").await;
+    assert!(!is_error, "{answer}");
+    assert!(answer.starts_with("Tool results: [notes__now]"), "{answer}");
+    let (_, is_error) = ask(&client, "jarvis", "and again notes__now").await;
+    assert!(!is_error);
+    assert_eq!(
+        operations(&run),
+        vec![
+            "ConverseStream",
+            "Converse",
+            "Converse",
+            "Converse",
+            "Converse"
+        ],
+        "one rejected stream, then Converse only"
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_choice_and_sampling_options_reach_the_request() {
+    let options = r#"tool_choice: notes__now
+temperature: 0.3
+top_p: 0.9
+max_tokens: 1000
+stop_sequences: ["STOP"]
+additional_model_request_fields: {top_k: 5}"#;
+    let run = start(&agents(options), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "hello there").await;
+    assert!(!is_error, "{answer}");
+    assert!(
+        answer.starts_with("Tool results: [notes__now]"),
+        "forced: {answer}"
+    );
+    let requests = run.converse_requests();
+    let first = &requests[0].body;
+    assert_eq!(
+        first["toolConfig"]["toolChoice"],
+        json!({"tool": {"name": "notes__now"}})
+    );
+    let inference = &first["inferenceConfig"];
+    assert_eq!(inference["maxTokens"], 1000);
+    assert!((inference["temperature"].as_f64().unwrap() - 0.3).abs() < 1e-6);
+    assert!((inference["topP"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(inference["stopSequences"], json!(["STOP"]));
+    assert_eq!(first["additionalModelRequestFields"], json!({"top_k": 5}));
+    // Forcing applies to the first call only, or the loop would never end.
+    assert!(requests[1].body["toolConfig"].get("toolChoice").is_none());
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
