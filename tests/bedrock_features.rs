@@ -217,20 +217,37 @@ async fn show_reasoning_returns_the_reasoning_with_the_answer() {
     run.fleet.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reasoning_on_a_model_without_it_is_a_clear_error() {
-    let run = start(
+#[test]
+fn reasoning_the_model_cannot_do_is_a_config_error_for_that_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_project(
+        dir.path(),
         &agents("model: bedrock.amazon.nova-pro-v1:0?reasoning=high"),
         NOTES_CONFIG,
-    )
-    .await;
-    let (client, _) = connect(&run.url("jarvis")).await;
-    let (answer, is_error) = ask(&client, "jarvis", "hi").await;
-    assert!(is_error, "{answer}");
-    assert!(answer.contains("has no reasoning"), "{answer}");
-    assert!(run.converse_requests().is_empty(), "nothing was sent");
-    client.cancel().await.unwrap();
-    run.fleet.shutdown().await;
+    );
+    let project = load(&path);
+    let errors: Vec<&str> = project
+        .agent_errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("agents.yaml:")
+            && errors[0]
+                .contains("agents.jarvis.model: model 'amazon.nova-pro-v1:0' has no reasoning"),
+        "{errors:?}"
+    );
+    let path = write_project(
+        dir.path(),
+        &agents("model: bedrock.anthropic.claude-sonnet-4-5?reasoning=8000\nmax_tokens: 4000"),
+        NOTES_CONFIG,
+    );
+    let errors = load(&path).agent_errors;
+    assert!(
+        errors[0].message.contains("below max_tokens (4000)"),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

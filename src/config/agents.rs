@@ -297,6 +297,9 @@ impl AgentBuilder<'_, '_> {
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
         let options = self.options();
+        if let Some(spec) = &model {
+            self.check_reasoning(spec, capability_overrides.as_ref(), &options);
+        }
 
         let config = (|| {
             Some(AgentConfig {
@@ -576,6 +579,35 @@ impl AgentBuilder<'_, '_> {
             None
         } else {
             Some(tool_name)
+        }
+    }
+
+    /// An explicit `?reasoning=` the model cannot honour fails here, not on the first call.
+    fn check_reasoning(
+        &mut self,
+        spec: &ModelSpec,
+        overrides: Option<&crate::model::CapabilityOverrides>,
+        options: &AgentOptions,
+    ) {
+        let (crate::model::Provider::Bedrock, Some(reasoning)) = (spec.provider, &spec.reasoning)
+        else {
+            return;
+        };
+        let caps =
+            ModelCapabilities::resolve(&spec.model_id, &overrides.cloned().unwrap_or_default());
+        let max_tokens = options.max_tokens.unwrap_or(caps.max_output_tokens);
+        if let Err(message) = crate::llm::bedrock::reasoning::fields(
+            &spec.model_id,
+            reasoning,
+            max_tokens,
+            caps.reasoning,
+        ) {
+            let path = self.path("model");
+            self.problems.push(format!(
+                "{}: {}: {message}",
+                self.loc.at(&path),
+                dotted(&path)
+            ));
         }
     }
 
