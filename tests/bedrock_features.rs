@@ -413,3 +413,76 @@ additional_model_request_fields: {top_k: 5}"#;
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
+
+/// Collects formatted log lines in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime keeps every task on this thread, where the scoped subscriber is.
+#[tokio::test(flavor = "current_thread")]
+async fn debug_logging_has_a_summary_line_per_call_and_redacted_raw_bodies() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("pallas=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let run = start(
+        &agents(""),
+        &config("  raw_debug: true\n  guardrail: {id: gr-log, version: DRAFT, trace: enabled}"),
+    )
+    .await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    let (answer, is_error) = ask(&client, "jarvis", "log this question please").await;
+    assert!(!is_error, "{answer}");
+    let (_, is_error) = ask(&client, "jarvis", "now the guardrail-trigger").await;
+    assert!(!is_error, "an intervention is an answer, not an error");
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let summary = text
+        .lines()
+        .find(|l| l.contains("model call") && l.contains("input_tokens="))
+        .unwrap_or_else(|| panic!("no summary line in:\n{text}"));
+    for field in [
+        "model=",
+        "output_tokens=",
+        "latency_ms=",
+        "stop_reason=EndTurn",
+    ] {
+        assert!(summary.contains(field), "{field} missing: {summary}");
+    }
+    let request = text
+        .lines()
+        .find(|l| l.contains("bedrock request"))
+        .unwrap_or_else(|| panic!("no raw request in:\n{text}"));
+    assert!(request.contains("log this question please"), "{request}");
+    assert!(
+        text.contains("bedrock ConverseStream response (assembled)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("AWS4-HMAC-SHA256") && !text.contains("Bearer "),
+        "{text}"
+    );
+    let blocked = text
+        .lines()
+        .find(|l| l.contains("blocked by a guardrail"))
+        .unwrap_or_else(|| panic!("no guardrail line in:\n{text}"));
+    assert!(
+        blocked.contains("gr-log:DRAFT") && blocked.contains("Simulated denied topic"),
+        "the trace is logged: {blocked}"
+    );
+}

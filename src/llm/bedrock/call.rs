@@ -53,11 +53,7 @@ impl BedrockProvider {
         if self.features.raw_debug && stream {
             tracing::debug!(
                 model = %self.model_id,
-                response = %super::debug::redact_json(&serde_json::json!({
-                    "content": response.0.message.content,
-                    "stopReason": response.0.stop_reason,
-                    "usage": response.0.usage,
-                })),
+                response = %super::debug::redact_json(&super::debug::assembled_json(&response.0)),
                 "bedrock ConverseStream response (assembled)"
             );
         }

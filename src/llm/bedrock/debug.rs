@@ -75,6 +75,36 @@ impl Intercept for RawBodyLogger {
     }
 }
 
+/// A streamed answer after assembly, in Converse's response shape.
+pub(super) fn assembled_json(r: &crate::llm::conversation::Response) -> Value {
+    use crate::llm::conversation::ContentBlock;
+    use serde_json::json;
+    let content: Vec<Value> = r
+        .message
+        .content
+        .iter()
+        .map(|b| match b {
+            ContentBlock::Text(t) => json!({"text": t}),
+            ContentBlock::ToolUse(u) => {
+                json!({"toolUse": {"toolUseId": u.id, "name": u.name, "input": u.input}})
+            }
+            ContentBlock::Reasoning(x) => json!({"reasoningContent": {
+                "reasoningText": {"text": x.text, "signature": x.signature},
+                "redactedContent": x.redacted.as_ref().map(|b| format!("<{} bytes>", b.len())),
+            }}),
+            ContentBlock::Image(i) => {
+                json!({"image": {"format": i.mime_type, "bytes": i.data.len()}})
+            }
+            ContentBlock::ToolResult(_) => json!({"toolResult": "(not in assistant turns)"}),
+        })
+        .collect();
+    json!({
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": format!("{:?}", r.stop_reason),
+        "usage": r.usage,
+    })
+}
+
 fn looks_like_base64(s: &str) -> bool {
     s.len() > LONG_BASE64
         && s.bytes()
