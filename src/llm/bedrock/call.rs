@@ -23,7 +23,7 @@ impl BedrockProvider {
                 && (!self.features.capabilities.streaming_with_tools
                     || self.stream_tools_rejected.load(Ordering::Relaxed)));
         let response = if stream {
-            match self.converse_stream(&parts, sink).await {
+            match self.converse_stream(parts, sink).await {
                 Err(e) if with_tools && rejects_streaming_with_tools(&e) => {
                     tracing::info!(
                         model = %self.model_id,
@@ -105,18 +105,18 @@ impl BedrockProvider {
 
     async fn converse_stream(
         &self,
-        parts: &CallParts,
+        parts: CallParts,
         sink: Option<&TextSink>,
     ) -> Result<(Response, Option<String>), LlmError> {
         let mut call = self
             .client
             .converse_stream()
             .model_id(&self.model_id)
-            .set_messages(Some(parts.messages.clone()))
-            .set_system(parts.system.clone())
-            .inference_config(parts.inference.clone())
-            .set_tool_config(parts.tool_config.clone())
-            .set_additional_model_request_fields(parts.additional.clone());
+            .set_messages(Some(parts.messages))
+            .set_system(parts.system)
+            .inference_config(parts.inference)
+            .set_tool_config(parts.tool_config)
+            .set_additional_model_request_fields(parts.additional);
         if let Some((id, version, trace)) = self.guardrail() {
             call = call.guardrail_config(
                 bt::GuardrailStreamConfiguration::builder()

@@ -62,6 +62,10 @@ fn cache_point(ttl: Option<CacheTtl>) -> Result<bt::CachePointBlock, LlmError> {
         .map_err(build_err)
 }
 
+fn is_claude(model_id: &str) -> bool {
+    model_id.contains("anthropic.") || model_id.contains("claude")
+}
+
 pub(super) fn build(
     model_id: &str,
     request: &Request,
@@ -118,7 +122,9 @@ pub(super) fn build(
     let mut tool_config = tool_config(request)?;
     if let Some(config) = tool_config.take() {
         let mut builder = bt::ToolConfiguration::builder().set_tools(Some(config.tools.clone()));
-        if !request.tools.is_empty() && take_point() {
+        // Only Claude accepts a cache point among the tools (Nova caches system and
+        // messages only).
+        if !request.tools.is_empty() && is_claude(model_id) && take_point() {
             builder = builder.tools(bt::Tool::CachePoint(cache_point(features.cache_ttl)?));
         }
         let choice = match &options.tool_choice {
