@@ -232,6 +232,9 @@ impl Features {
         });
         let reasoning = match (&spec.reasoning, &settings.bedrock.reasoning) {
             (Some(r), _) => Some((r.clone(), true)),
+            // fast-agent's Bedrock default `reasoning: minimal` means "off"; configs written
+            // for it must not start paying for thinking.
+            (None, Some(text)) if text.trim().eq_ignore_ascii_case("minimal") => None,
             (None, Some(text)) => match text.parse::<ReasoningSetting>() {
                 Ok(r) => Some((r, false)),
                 Err(e) => {
