@@ -254,3 +254,124 @@ impl Features {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::conversation::{GenerationOptions, ToolSpec};
+
+    fn request(options: GenerationOptions) -> Request {
+        Request {
+            system: "You are terse.".into(),
+            messages: vec![Message::user_text("hi")],
+            tools: vec![ToolSpec {
+                name: "notes__now".into(),
+                description: "time".into(),
+                input_schema: serde_json::json!({"type": "object"}),
+            }],
+            max_tokens: 4000,
+            options,
+        }
+    }
+
+    fn features(cache_mode: CacheMode, reasoning: Option<ReasoningSetting>) -> Features {
+        Features {
+            cache_mode,
+            reasoning: reasoning.map(|r| (r, true)),
+            capabilities: crate::model::ModelCapabilities::resolve(
+                "anthropic.claude-sonnet-4-5",
+                &Default::default(),
+            ),
+            ..Features::default()
+        }
+    }
+
+    const CLAUDE: &str = "anthropic.claude-sonnet-4-5";
+
+    #[test]
+    fn cache_points_follow_the_mode() {
+        let auto = build(
+            CLAUDE,
+            &request(Default::default()),
+            &features(CacheMode::Auto, None),
+        )
+        .unwrap();
+        let system = auto.system.unwrap();
+        assert!(matches!(system[1], bt::SystemContentBlock::CachePoint(_)));
+        let tools = auto.tool_config.unwrap().tools;
+        assert!(matches!(tools.last(), Some(bt::Tool::CachePoint(_))));
+        assert!(matches!(
+            auto.messages[0].content.last(),
+            Some(bt::ContentBlock::CachePoint(_))
+        ));
+
+        let prompt = build(
+            CLAUDE,
+            &request(Default::default()),
+            &features(CacheMode::Prompt, None),
+        )
+        .unwrap();
+        assert_eq!(
+            prompt.messages[0].content.len(),
+            1,
+            "no point on the prefix"
+        );
+        let off = build(
+            CLAUDE,
+            &request(Default::default()),
+            &features(CacheMode::Off, None),
+        )
+        .unwrap();
+        assert_eq!(off.system.unwrap().len(), 1);
+        // Nova takes no cache point among tools.
+        let nova = build(
+            "amazon.nova-pro-v1:0",
+            &request(Default::default()),
+            &features(CacheMode::Prompt, None),
+        )
+        .unwrap();
+        assert_eq!(nova.tool_config.unwrap().tools.len(), 1);
+    }
+
+    #[test]
+    fn thinking_unsets_sampling_and_forced_tools_and_merges_fields() {
+        let options = GenerationOptions {
+            temperature: Some(0.5),
+            top_p: Some(0.9),
+            tool_choice: ToolChoice::Any,
+            additional_model_request_fields: Some(serde_json::json!({"top_k": 5})),
+            ..Default::default()
+        };
+        let parts = build(
+            CLAUDE,
+            &request(options.clone()),
+            &features(CacheMode::Off, Some(ReasoningSetting::Budget(2048))),
+        )
+        .unwrap();
+        assert_eq!(parts.inference.temperature(), None);
+        assert_eq!(parts.inference.top_p(), None);
+        assert!(parts.tool_config.unwrap().tool_choice.is_none());
+        let fields = document_to_json(&parts.additional.unwrap());
+        assert_eq!(
+            fields,
+            serde_json::json!({"thinking": {"type": "enabled", "budget_tokens": 2048}, "top_k": 5})
+        );
+
+        let plain = build(CLAUDE, &request(options), &features(CacheMode::Off, None)).unwrap();
+        assert_eq!(plain.inference.temperature(), Some(0.5));
+        assert!(matches!(
+            plain.tool_config.unwrap().tool_choice,
+            Some(bt::ToolChoice::Any(_))
+        ));
+    }
+
+    #[test]
+    fn tool_choice_none_offers_no_tools() {
+        let options = GenerationOptions {
+            tool_choice: ToolChoice::None,
+            ..Default::default()
+        };
+        let parts = build(CLAUDE, &request(options), &features(CacheMode::Off, None)).unwrap();
+        assert!(parts.tool_config.is_none());
+    }
+}
