@@ -49,8 +49,16 @@ fn streamed_text(progress: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the streamed deltas, in the order sent, spell `answer`.
+async fn wait_for_streamed(recorder: &Recorder, answer: &str) {
+    eventually("the streamed deltas spell the answer", || async {
+        streamed_text(&recorder.ordered_progress()).concat() == answer
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamed_text_arrives_as_progress_before_the_final_answer() {
+async fn streamed_text_arrives_as_progress() {
     let run = start(&agents(""), NOTES_CONFIG).await;
     let (client, recorder) = connect(&run.url("jarvis")).await;
     let (answer, is_error) = ask(
@@ -60,10 +68,11 @@ async fn streamed_text_arrives_as_progress_before_the_final_answer() {
     )
     .await;
     assert!(!is_error, "{answer}");
-    // Every delta was delivered before the tool result that carries the whole answer.
-    let deltas = streamed_text(&recorder.progress.lock().unwrap());
+    // The server sends every delta before the tool result that carries the whole answer;
+    // the client handles notifications in concurrent tasks, so wait for the last handler.
+    wait_for_streamed(&recorder, &answer).await;
+    let deltas = streamed_text(&recorder.ordered_progress());
     assert!(deltas.len() >= 3, "several deltas: {deltas:?}");
-    assert_eq!(deltas.concat(), answer);
     assert_eq!(operations(&run), vec!["ConverseStream"]);
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
@@ -108,25 +117,34 @@ async fn two_tool_calls_in_one_streamed_turn_including_a_zero_argument_tool() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_that_pauses_for_seconds_mid_answer_completes() {
+async fn a_stream_that_pauses_for_seconds_completes_and_its_first_words_arrive_before_the_answer() {
     let run = start(&agents(""), NOTES_CONFIG).await;
     let (client, recorder) = connect(&run.url("jarvis")).await;
+    // messageStart and two text deltas, then 3 s of silence, then the rest.
     run.sim.script_stream(StreamScript {
         pause: Some((3, Duration::from_secs(3))),
         fail_at: None,
     });
     let started = Instant::now();
-    let (answer, is_error) = ask(&client, "jarvis", "think hard about this one please").await;
+    let mut asking = Box::pin(ask(&client, "jarvis", "think hard about this one please"));
+    // The first deltas reach the caller while the answer is still being generated.
+    let early = async {
+        while streamed_text(&recorder.ordered_progress()).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = early => {}
+        (answer, _) = &mut asking => panic!("the answer came before any streamed text: {answer}"),
+    }
+    let (answer, is_error) = asking.await;
     assert!(!is_error, "{answer}");
     assert!(started.elapsed() >= Duration::from_secs(3));
     assert_eq!(
         answer,
         "Simulated reply to: think hard about this one please"
     );
-    assert_eq!(
-        streamed_text(&recorder.progress.lock().unwrap()).concat(),
-        answer
-    );
+    wait_for_streamed(&recorder, &answer).await;
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
@@ -350,7 +368,7 @@ async fn streaming_false_uses_converse() {
     let (answer, is_error) = ask(&client, "jarvis", "use notes__now please").await;
     assert!(!is_error, "{answer}");
     assert_eq!(operations(&run), vec!["Converse", "Converse"]);
-    assert!(streamed_text(&recorder.progress.lock().unwrap()).is_empty());
+    assert!(streamed_text(&recorder.ordered_progress()).is_empty());
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
@@ -414,44 +432,65 @@ additional_model_request_fields: {top_k: 5}"#;
     run.fleet.shutdown().await;
 }
 
-/// Collects formatted log lines in memory.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-// A current-thread runtime keeps every task on this thread, where the scoped subscriber is.
-#[tokio::test(flavor = "current_thread")]
+/// Logging is process-wide, so this runs the `pallas` binary with its own environment and
+/// reads its stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_logging_has_a_summary_line_per_call_and_redacted_raw_bodies() {
-    let logs = LogBuffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("pallas=debug")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let run = start(
-        &agents(""),
-        &config("  raw_debug: true\n  guardrail: {id: gr-log, version: DRAFT, trace: enabled}"),
-    )
-    .await;
-    let (client, _) = connect(&run.url("jarvis")).await;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let agents = "name: logs\nhost: 127.0.0.1\nregistry_port: 0\nagents:\n  jarvis:\n    port: 0\n";
+    let config = format!(
+        "default_model: bedrock.{MODEL}\nlogger:\n  level: debug\nbedrock:\n  raw_debug: true\n  guardrail: {{id: gr-log, version: DRAFT, trace: enabled}}\n"
+    );
+    let path = write_project(dir.path(), agents, &config);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pallas"))
+        .args(["serve", "--simulate", "--config"])
+        .arg(&path)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pallas serve");
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let registry = loop {
+        let line = rx.recv_timeout(TIMEOUT).expect("pallas ready line");
+        if let Some(r) = line.strip_prefix("pallas ready: registry=") {
+            break r.trim().to_string();
+        }
+    };
+    let list = get_json(&format!("{registry}/agents")).await;
+    let url = list[0]["url"].as_str().expect("agent url").to_string();
+    let (client, _) = connect(&url).await;
     let (answer, is_error) = ask(&client, "jarvis", "log this question please").await;
     assert!(!is_error, "{answer}");
-    let (_, is_error) = ask(&client, "jarvis", "now the guardrail-trigger").await;
-    assert!(!is_error, "an intervention is an answer, not an error");
+    let (answer, is_error) = ask(&client, "jarvis", "now the guardrail-trigger").await;
+    assert!(
+        !is_error,
+        "an intervention is an answer, not an error: {answer}"
+    );
     client.cancel().await.unwrap();
-    run.fleet.shutdown().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = stderr_reader.join().unwrap();
+
     let summary = text
         .lines()
         .find(|l| l.contains("model call") && l.contains("input_tokens="))
@@ -485,4 +524,31 @@ async fn debug_logging_has_a_summary_line_per_call_and_redacted_raw_bodies() {
         blocked.contains("gr-log:DRAFT") && blocked.contains("Simulated denied topic"),
         "the trace is logged: {blocked}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redacted_reasoning_is_streamed_and_replayed_unchanged() {
+    let spec = format!("model: bedrock.{MODEL}?reasoning=high");
+    let run = start(&agents(&spec), NOTES_CONFIG).await;
+    let (client, _) = connect(&run.url("jarvis")).await;
+    // Encrypted reasoning is opaque bytes (base64 on the wire) with no text or signature.
+    let redacted = "ZW5jcnlwdGVkIHJlYXNvbmluZw==";
+    run.sim.push_reply(ScriptedReply::Raw(json!({
+        "output": {"message": {"role": "assistant", "content": [
+            {"reasoningContent": {"redactedContent": redacted}},
+            {"toolUse": {"toolUseId": "tooluse_r1", "name": "notes__now", "input": {}}}
+        ]}},
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}
+    })));
+    let (answer, is_error) = ask(&client, "jarvis", "what time is it").await;
+    assert!(!is_error, "{answer}");
+    assert!(answer.starts_with("Tool results: [notes__now]"), "{answer}");
+    let replayed = &run.converse_requests()[1].body["messages"][1]["content"];
+    assert_eq!(
+        replayed[0],
+        json!({"reasoningContent": {"redactedContent": redacted}})
+    );
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
 }
