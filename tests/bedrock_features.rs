@@ -120,9 +120,10 @@ async fn two_tool_calls_in_one_streamed_turn_including_a_zero_argument_tool() {
 async fn a_stream_that_pauses_for_seconds_completes_and_its_first_words_arrive_before_the_answer() {
     let run = start(&agents(""), NOTES_CONFIG).await;
     let (client, recorder) = connect(&run.url("jarvis")).await;
-    // messageStart and two text deltas, then 3 s of silence, then the rest.
+    // messageStart and two text deltas, then 6 s of silence (longer than the SDK's default
+    // 5 s stalled-stream grace period), then the rest.
     run.sim.script_stream(StreamScript {
-        pause: Some((3, Duration::from_secs(3))),
+        pause: Some((3, Duration::from_secs(6))),
         fail_at: None,
     });
     let started = Instant::now();
@@ -139,7 +140,7 @@ async fn a_stream_that_pauses_for_seconds_completes_and_its_first_words_arrive_b
     }
     let (answer, is_error) = asking.await;
     assert!(!is_error, "{answer}");
-    assert!(started.elapsed() >= Duration::from_secs(3));
+    assert!(started.elapsed() >= Duration::from_secs(6));
     assert_eq!(
         answer,
         "Simulated reply to: think hard about this one please"

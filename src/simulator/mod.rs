@@ -7,6 +7,12 @@
 //! queue replies ([`Simulator::push_reply`]), inject errors ([`Simulator::inject_error`])
 //! and add latency ([`Simulator::set_latency`]). See the `scripted_model` module for the default
 //! behaviour when nothing is queued.
+//!
+//! ConverseStream answers the same turns as event-stream frames (`converse_stream`), with
+//! scripted pauses and exception frames ([`Simulator::script_stream`]). Claude thinking rules
+//! and signed reasoning blocks live in `reasoning`; a request with `guardrailConfig` whose
+//! latest user text contains `guardrail-trigger` is blocked by the scripted guardrail
+//! (`guardrail`).
 
 mod converse;
 mod converse_stream;
