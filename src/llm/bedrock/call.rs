@@ -10,6 +10,11 @@ use super::request::{CallParts, build};
 use super::stream::{StreamAssembler, mid_stream_error, rejects_streaming_with_tools};
 use super::*;
 
+/// Longest silence between ConverseStream events. The SDK installs its stalled-stream
+/// protection on Converse bodies only, not on event streams, so without this a connection
+/// that dies silently mid-answer would hang the agent. Long enough for slow reasoning.
+const STREAM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl BedrockProvider {
     pub(super) async fn call(
         &self,
@@ -138,7 +143,16 @@ impl BedrockProvider {
         let mut events = output.stream;
         let mut assembler = StreamAssembler::default();
         loop {
-            match events.recv().await {
+            let next = tokio::time::timeout(STREAM_IDLE_TIMEOUT, events.recv())
+                .await
+                .map_err(|_| LlmError::Transport {
+                    endpoint: self.endpoint.clone(),
+                    message: format!(
+                        "no ConverseStream event for {} s; the connection looks dead, retry the call",
+                        STREAM_IDLE_TIMEOUT.as_secs()
+                    ),
+                })?;
+            match next {
                 Ok(Some(event)) => assembler.push(event, sink)?,
                 Ok(None) => break,
                 Err(e) => return Err(mid_stream_error(e, &self.endpoint)),
