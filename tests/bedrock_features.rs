@@ -120,8 +120,8 @@ async fn two_tool_calls_in_one_streamed_turn_including_a_zero_argument_tool() {
 async fn a_stream_that_pauses_for_seconds_completes_and_its_first_words_arrive_before_the_answer() {
     let run = start(&agents(""), NOTES_CONFIG).await;
     let (client, recorder) = connect(&run.url("jarvis")).await;
-    // messageStart and two text deltas, then 6 s of silence (longer than the SDK's default
-    // 5 s stalled-stream grace period), then the rest.
+    // messageStart and two text deltas, then 6 s of silence (a reasoning model thinking),
+    // then the rest.
     run.sim.script_stream(StreamScript {
         pause: Some((3, Duration::from_secs(6))),
         fail_at: None,
