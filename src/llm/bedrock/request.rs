@@ -366,6 +366,28 @@ mod tests {
     }
 
     #[test]
+    fn config_wide_reasoning_skips_models_without_it_and_minimal_means_off() {
+        let mut settings = Settings::default();
+        settings.bedrock.reasoning = Some("high".into());
+        let nova: crate::model::ModelSpec = "bedrock.amazon.nova-pro-v1:0".parse().unwrap();
+        let f = Features::resolve(&nova, &settings);
+        let parts = build("amazon.nova-pro-v1:0", &request(Default::default()), &f).unwrap();
+        assert!(parts.additional.is_none());
+        let claude: crate::model::ModelSpec = format!("bedrock.{CLAUDE}").parse().unwrap();
+        let f = Features::resolve(&claude, &settings);
+        let parts = build(CLAUDE, &request(Default::default()), &f).unwrap();
+        assert!(parts.additional.is_some());
+        settings.bedrock.reasoning = Some("minimal".into());
+        assert!(Features::resolve(&claude, &settings).reasoning.is_none());
+        // A spec's own ?reasoning= wins and fails loudly where it cannot apply.
+        let explicit: crate::model::ModelSpec = "bedrock.amazon.nova-pro-v1:0?reasoning=high"
+            .parse()
+            .unwrap();
+        let f = Features::resolve(&explicit, &settings);
+        assert!(build("amazon.nova-pro-v1:0", &request(Default::default()), &f).is_err());
+    }
+
+    #[test]
     fn tool_choice_none_offers_no_tools() {
         let options = GenerationOptions {
             tool_choice: ToolChoice::None,
