@@ -151,13 +151,23 @@ async fn a_stream_that_pauses_for_seconds_completes_and_its_first_words_arrive_b
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mid_stream_exception_is_a_clear_error_and_leaves_history_clean() {
+async fn a_mid_stream_exception_is_retried_once_then_a_clear_error_and_history_stays_clean() {
     let run = start(&agents(""), NOTES_CONFIG).await;
     let (client, _) = connect(&run.url("jarvis")).await;
-    run.sim.script_stream(StreamScript {
+    let broken = StreamScript {
         pause: None,
         fail_at: Some((2, StreamException::ModelStreamError)),
-    });
+    };
+    // Once: retried, and the caller gets the answer.
+    run.sim.script_stream(broken.clone());
+    let (answer, is_error) = ask(&client, "jarvis", "a question").await;
+    assert!(!is_error, "{answer}");
+    assert_eq!(answer, "Simulated reply to: a question");
+    assert_eq!(run.converse_requests().len(), 2);
+    run.sim.clear_requests();
+    // Twice in a row: a clear error.
+    run.sim.script_stream(broken.clone());
+    run.sim.script_stream(broken);
     let (answer, is_error) = ask(&client, "jarvis", "first question").await;
     assert!(is_error, "{answer}");
     assert!(
@@ -169,8 +179,8 @@ async fn a_mid_stream_exception_is_a_clear_error_and_leaves_history_clean() {
     let last = run.converse_requests().pop().unwrap().body;
     assert_eq!(
         last["messages"].as_array().unwrap().len(),
-        1,
-        "the failed turn left no trace"
+        3,
+        "the first exchange is kept, the failed turn left no trace"
     );
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;

@@ -15,6 +15,9 @@ use super::*;
 /// that dies silently mid-answer would hang the agent. Long enough for slow reasoning.
 const STREAM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// Pause before retrying a stream that failed mid-answer.
+const MID_STREAM_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl BedrockProvider {
     pub(super) async fn call(
         &self,
@@ -28,17 +31,33 @@ impl BedrockProvider {
                 && (!self.features.capabilities.streaming_with_tools
                     || self.stream_tools_rejected.load(Ordering::Relaxed)));
         let response = if stream {
-            match self.converse_stream(parts, sink).await {
-                Err(e) if with_tools && rejects_streaming_with_tools(&e) => {
-                    tracing::info!(
-                        model = %self.model_id,
-                        "model rejected streaming with tools ({e}); using Converse for it from now on"
-                    );
-                    self.stream_tools_rejected.store(true, Ordering::Relaxed);
-                    let parts = build(&self.model_id, request, &self.features)?;
-                    self.converse(parts).await
+            let mut parts = parts;
+            let mut retried = false;
+            loop {
+                match self.converse_stream(parts, sink).await {
+                    Ok(r) => break Ok(r),
+                    // The SDK cannot retry once the answer has started; Bedrock's advice for
+                    // these is to retry the request, so do that once.
+                    Err((e, true)) if !retried => {
+                        retried = true;
+                        tracing::warn!(model = %self.model_id, "{e}; retrying the call once");
+                        if let Some(sink) = sink {
+                            let _ = sink.send("\n[the answer stream broke off; retrying]\n".into());
+                        }
+                        tokio::time::sleep(MID_STREAM_RETRY_DELAY).await;
+                        parts = build(&self.model_id, request, &self.features)?;
+                    }
+                    Err((e, _)) if with_tools && rejects_streaming_with_tools(&e) => {
+                        tracing::info!(
+                            model = %self.model_id,
+                            "model rejected streaming with tools ({e}); using Converse for it from now on"
+                        );
+                        self.stream_tools_rejected.store(true, Ordering::Relaxed);
+                        let parts = build(&self.model_id, request, &self.features)?;
+                        break self.converse(parts).await;
+                    }
+                    Err((e, _)) => break Err(e),
                 }
-                other => other,
             }
         } else {
             self.converse(parts).await
@@ -112,7 +131,7 @@ impl BedrockProvider {
         &self,
         parts: CallParts,
         sink: Option<&TextSink>,
-    ) -> Result<(Response, Option<String>), LlmError> {
+    ) -> Result<(Response, Option<String>), (LlmError, bool)> {
         let mut call = self
             .client
             .converse_stream()
@@ -139,27 +158,37 @@ impl BedrockProvider {
         } else {
             call.send().await
         }
-        .map_err(|e| self.map_error(e.map_service_error(as_converse_error)))?;
+        .map_err(|e| {
+            (
+                self.map_error(e.map_service_error(as_converse_error)),
+                false,
+            )
+        })?;
         let mut events = output.stream;
         let mut assembler = StreamAssembler::default();
         loop {
             let next = tokio::time::timeout(STREAM_IDLE_TIMEOUT, events.recv())
                 .await
-                .map_err(|_| LlmError::Transport {
-                    endpoint: self.endpoint.clone(),
-                    message: format!(
-                        "no ConverseStream event for {} s; the connection looks dead, retry the call",
-                        STREAM_IDLE_TIMEOUT.as_secs()
-                    ),
+                .map_err(|_| {
+                    let e = LlmError::Transport {
+                        endpoint: self.endpoint.clone(),
+                        message: format!(
+                            "no ConverseStream event for {} s; the connection looks dead, retry the call",
+                            STREAM_IDLE_TIMEOUT.as_secs()
+                        ),
+                    };
+                    (e, false)
                 })?;
             match next {
-                Ok(Some(event)) => assembler.push(event, sink)?,
+                Ok(Some(event)) => assembler.push(event, sink).map_err(|e| (e, false))?,
                 Ok(None) => break,
                 Err(e) => return Err(mid_stream_error(e, &self.endpoint)),
             }
         }
         let trace = assembler.trace.clone();
-        Ok((assembler.finish()?, trace))
+        // A stream that ends without messageStop was cut off: worth one retry.
+        let response = assembler.finish().map_err(|e| (e, true))?;
+        Ok((response, trace))
     }
 }
 

@@ -192,19 +192,22 @@ impl StreamAssembler {
     }
 }
 
-/// A failure reported inside the stream (after HTTP 200) as a clear error.
+/// A failure reported inside the stream (after HTTP 200) as a clear error, and whether
+/// retrying the call may help (everything but a validation error).
 pub(super) fn mid_stream_error(
     err: SdkError<ConverseStreamOutputError, aws_smithy_types::event_stream::RawMessage>,
     endpoint: &str,
-) -> LlmError {
+) -> (LlmError, bool) {
     let Some(service) = err.as_service_error() else {
-        return LlmError::Transport {
+        let e = LlmError::Transport {
             endpoint: endpoint.to_string(),
             message: format!("the answer stream broke off: {}", DisplayErrorContext(&err)),
         };
+        return (e, true);
     };
+    let retryable = !matches!(service, ConverseStreamOutputError::ValidationException(_));
     let message = service.message().unwrap_or("no message").to_string();
-    match service {
+    let error = match service {
         ConverseStreamOutputError::ThrottlingException(_) => LlmError::Throttled {
             attempts: 1,
             message: format!("{message} (mid-stream)"),
@@ -221,7 +224,8 @@ pub(super) fn mid_stream_error(
                 other.code().unwrap_or("unknown")
             ),
         },
-    }
+    };
+    (error, retryable)
 }
 
 /// Whether a ValidationException says this model cannot stream when tools are offered.
