@@ -351,6 +351,18 @@ async fn a_guardrail_intervention_is_answered_cleanly() {
         !is_error && answer.contains("something harmless"),
         "{answer}"
     );
+    // A content filter stopping the model mid-answer is an answer too.
+    run.sim.push_reply(ScriptedReply::Raw(json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": "The first part"}]}},
+        "stopReason": "content_filtered",
+        "usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13}
+    })));
+    let (answer, is_error) = ask(&client, "jarvis", "another one").await;
+    assert!(!is_error, "{answer}");
+    assert_eq!(
+        answer,
+        "The first part\n\n[The answer was blocked by content filtering.]"
+    );
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
