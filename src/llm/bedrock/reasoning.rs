@@ -138,8 +138,15 @@ pub fn fields(
                 "thinking needs max_tokens above {MIN_CLAUDE_BUDGET}, but it is {max_tokens}; raise the agent's max_tokens"
             ));
         }
-        // A level's budget is a target: keep it inside the output limit.
-        let budget = budget.min(max_tokens - 1).max(MIN_CLAUDE_BUDGET);
+        // A level's budget is a target: keep a quarter of the output limit for the answer
+        // itself (thinking tokens count against max_tokens).
+        let ceiling = max_tokens
+            .saturating_sub((max_tokens / 4).max(1))
+            .max(MIN_CLAUDE_BUDGET);
+        let budget = match reasoning {
+            Reasoning::Budget(_) => budget,
+            _ => budget.min(ceiling),
+        };
         return thinking(json!({"thinking": {"type": "enabled", "budget_tokens": budget}}));
     }
     if id.starts_with("gpt-oss") {
@@ -187,7 +194,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             f.fields,
-            json!({"thinking": {"type": "enabled", "budget_tokens": 7999}})
+            json!({"thinking": {"type": "enabled", "budget_tokens": 6000}})
         );
         assert!(f.claude_thinking);
         let f = fields(
