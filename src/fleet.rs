@@ -187,7 +187,13 @@ async fn prepare_agent(
     pool: &ServerPool,
     overrides: &ProviderOverrides,
 ) -> Arc<AgentRuntime> {
-    let llm = build_provider(&config.model, &project.settings, overrides).await;
+    // The provider sees the agent's own capability overrides (layered over the config-wide
+    // ones), e.g. `streaming_with_tools: false` for this agent's model.
+    let settings = crate::config::Settings {
+        model_capabilities: config.capability_overrides.clone(),
+        ..project.settings.clone()
+    };
+    let llm = build_provider(&config.model, &settings, overrides).await;
     let preflight = llm.preflight().await;
     if preflight.status != crate::llm::PreflightStatus::Ok {
         tracing::warn!(agent = %config.name, "LLM preflight: {}", preflight.message);

@@ -84,7 +84,7 @@ async fn a_tool_call_returns_the_downstream_output_and_the_model_saw_it() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["toolSpec"]["name"].as_str().unwrap())
+        .filter_map(|t| t["toolSpec"]["name"].as_str())
         .collect();
     assert!(offered.contains(&"notes__add_note") && offered.contains(&"notes__now"));
 
@@ -120,6 +120,10 @@ async fn tool_calls_in_one_turn_run_in_parallel() {
     assert!(elapsed < Duration::from_millis(3800), "took {elapsed:?}");
     let last = run.converse_requests().pop().unwrap().body;
     let results = last["messages"][2]["content"].as_array().unwrap();
+    let results: Vec<_> = results
+        .iter()
+        .filter(|b| b.get("toolResult").is_some())
+        .collect();
     assert_eq!(results.len(), 3, "all three results in one user turn");
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;

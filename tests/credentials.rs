@@ -165,7 +165,7 @@ impl Fixture {
         self.sim
             .requests()
             .into_iter()
-            .filter(|r| r.operation == "Converse")
+            .filter(|r| r.operation.starts_with("Converse"))
             .collect()
     }
 }

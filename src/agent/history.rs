@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResult, ToolResultContent};
 
 pub fn repair(history: &mut Vec<Message>) {
+    drop_blank_blocks(history);
     let mut i = 0;
     while i < history.len() {
         if history[i].role != Role::Assistant {
@@ -51,6 +52,20 @@ pub fn repair(history: &mut Vec<Message>) {
             );
         }
         i += 2;
+    }
+}
+
+/// Bedrock rejects blank text blocks and empty messages (a model can end a turn with
+/// nothing but whitespace). Blank blocks go; a message left empty gets a placeholder so
+/// the roles still alternate.
+fn drop_blank_blocks(history: &mut [Message]) {
+    for m in history.iter_mut() {
+        let before = m.content.len();
+        m.content
+            .retain(|b| !matches!(b, ContentBlock::Text(t) if t.trim().is_empty()));
+        if m.content.is_empty() && before > 0 {
+            m.content.push(ContentBlock::Text("(no text)".into()));
+        }
     }
 }
 
@@ -104,5 +119,26 @@ mod tests {
         assert_eq!(ids, vec!["a", "b"]);
         assert_eq!(h.len(), 5, "a user turn answers the trailing tool use");
         assert_eq!(result_ids(&h[4]), vec!["c"]);
+    }
+
+    #[test]
+    fn blank_text_blocks_are_dropped_and_empty_turns_get_a_placeholder() {
+        let mut h = vec![
+            Message::user_text("hi"),
+            Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::Text("  \n".into())],
+            },
+            Message {
+                role: Role::User,
+                content: vec![
+                    ContentBlock::Text("".into()),
+                    ContentBlock::Text("x".into()),
+                ],
+            },
+        ];
+        repair(&mut h);
+        assert_eq!(h[1].content, vec![ContentBlock::Text("(no text)".into())]);
+        assert_eq!(h[2].content, vec![ContentBlock::Text("x".into())]);
     }
 }

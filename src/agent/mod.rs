@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use futures::future::join_all;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, AgentOptions};
 use crate::llm::conversation::{
-    ContentBlock, Message, Request, Role, StopReason, ToolResult, Usage,
+    ContentBlock, GenerationOptions, Message, Request, Role, StopReason, ToolChoice, ToolResult,
+    Usage,
 };
 use crate::llm::{LlmError, LlmProvider};
 use crate::mcp::downstream::Downstream;
@@ -114,8 +115,12 @@ impl Agent {
                 system: self.config.instruction.clone(),
                 messages: history.clone(),
                 tools: toolbox.specs.clone(),
-                max_tokens: self.capabilities.max_output_tokens,
-                options: Default::default(),
+                max_tokens: self
+                    .config
+                    .options
+                    .max_tokens
+                    .unwrap_or(self.capabilities.max_output_tokens),
+                options: generation_options(&self.config.options, iteration),
             };
             let started = std::time::Instant::now();
             let response = self
@@ -132,13 +137,15 @@ impl Agent {
                 model = %self.llm.model_id(),
                 input_tokens = response.usage.input_tokens,
                 output_tokens = response.usage.output_tokens,
+                cache_read_tokens = response.usage.cache_read_tokens,
+                cache_write_tokens = response.usage.cache_write_tokens,
                 latency_ms = started.elapsed().as_millis() as u64,
                 stop_reason = ?response.stop_reason,
                 "model call"
             );
             self.add_usage(response.usage, 1, 0);
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
-            let text = response.message.text();
+            let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {
                 answer = text;
             }
@@ -177,6 +184,48 @@ impl Agent {
         u.model_calls += model_calls;
         u.tool_calls += tool_calls;
     }
+}
+
+/// The request options for one model call of a turn. A forced `tool_choice` (any or one
+/// tool) applies to the first call only: forcing it again after the results came back would
+/// make the model call tools until `max_iterations`.
+fn generation_options(o: &AgentOptions, iteration: u32) -> GenerationOptions {
+    let tool_choice = match &o.tool_choice {
+        ToolChoice::Any | ToolChoice::Tool(_) if iteration > 1 => ToolChoice::Auto,
+        other => other.clone(),
+    };
+    GenerationOptions {
+        temperature: o.temperature,
+        top_p: o.top_p,
+        stop_sequences: o.stop_sequences.clone(),
+        tool_choice,
+        additional_model_request_fields: o.additional_model_request_fields.clone(),
+        streaming: o.streaming,
+    }
+}
+
+/// What the caller sees of an assistant turn: its text, preceded by the model's reasoning
+/// only when the agent has `show_reasoning: true`.
+fn visible_text(message: &Message, show_reasoning: bool) -> String {
+    let text = message.text();
+    if !show_reasoning {
+        return text;
+    }
+    let reasoning: Vec<&str> = message
+        .content
+        .iter()
+        .filter_map(|b| match b {
+            ContentBlock::Reasoning(r) if !r.text.trim().is_empty() => Some(r.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    if reasoning.is_empty() {
+        return text;
+    }
+    format!(
+        "<reasoning>\n{}\n</reasoning>\n\n{text}",
+        reasoning.join("\n")
+    )
 }
 
 /// The caller sees why an answer is short or missing rather than an empty string.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use super::agent_options::{self, AgentOptions, OPTION_KEYS};
 use super::env::substitute_value;
 use super::error::ConfigError;
 use super::settings::{LoadedSettings, read_capabilities};
@@ -295,6 +296,10 @@ impl AgentBuilder<'_, '_> {
         let max_iterations = self.max_iterations();
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
+        let options = self.options();
+        if let Some(spec) = &model {
+            self.check_reasoning(spec, capability_overrides.as_ref(), &options);
+        }
 
         let config = (|| {
             Some(AgentConfig {
@@ -309,6 +314,7 @@ impl AgentBuilder<'_, '_> {
                 max_iterations: max_iterations?,
                 tool_name: tool_name?,
                 instance_scope: instance_scope?,
+                options,
             })
         })();
         Built { config, port }
@@ -317,10 +323,14 @@ impl AgentBuilder<'_, '_> {
     fn warn_unknown_keys(&mut self) {
         for key in self.entry.keys() {
             let key = key_string(key);
-            if KNOWN_KEYS.contains(&key.as_str()) {
+            if KNOWN_KEYS.contains(&key.as_str()) || OPTION_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            let fix = match KNOWN_KEYS.iter().find(|k| edit_distance(k, &key) <= 2) {
+            let fix = match KNOWN_KEYS
+                .iter()
+                .chain(OPTION_KEYS.iter())
+                .find(|k| edit_distance(k, &key) <= 2)
+            {
                 Some(close) => format!("did you mean `{close}`?"),
                 None => format!(
                     "remove it or fix the spelling (known keys: {})",
@@ -577,6 +587,46 @@ impl AgentBuilder<'_, '_> {
         } else {
             Some(tool_name)
         }
+    }
+
+    /// An explicit `?reasoning=` the model cannot honour fails here, not on the first call.
+    fn check_reasoning(
+        &mut self,
+        spec: &ModelSpec,
+        overrides: Option<&crate::model::CapabilityOverrides>,
+        options: &AgentOptions,
+    ) {
+        let (crate::model::Provider::Bedrock, Some(reasoning)) = (spec.provider, &spec.reasoning)
+        else {
+            return;
+        };
+        let caps =
+            ModelCapabilities::resolve(&spec.model_id, &overrides.cloned().unwrap_or_default());
+        let max_tokens = options.max_tokens.unwrap_or(caps.max_output_tokens);
+        if let Err(message) = crate::llm::bedrock::reasoning::fields(
+            &spec.model_id,
+            reasoning,
+            max_tokens,
+            caps.reasoning,
+        ) {
+            let path = self.path("model");
+            self.problems.push(format!(
+                "{}: {}: {message}",
+                self.loc.at(&path),
+                dotted(&path)
+            ));
+        }
+    }
+
+    fn options(&mut self) -> AgentOptions {
+        let mut problems = Vec::new();
+        let options = agent_options::read(self.entry, &mut |field, problem, fix| {
+            problems.push((field.to_string(), problem.to_string(), fix.to_string()))
+        });
+        for (field, problem, fix) in problems {
+            self.problem(&field, &problem, &fix);
+        }
+        options
     }
 
     fn instance_scope(&mut self) -> Option<InstanceScope> {

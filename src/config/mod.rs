@@ -4,8 +4,10 @@
 //! confined to one agent are [`AgentError`]s in [`Project::agent_errors`]. Every message
 //! reads `{file}:{line}: {field path}: {problem}; {fix}`.
 
+mod agent_options;
 mod agents;
 mod bedrock;
+mod bedrock_options;
 mod env;
 mod error;
 mod load;
@@ -16,7 +18,11 @@ mod source;
 mod types;
 mod value;
 
+pub use agent_options::AgentOptions;
 pub use agents::{DEFAULT_INSTRUCTION, RESERVED_TOOL_NAME};
+pub use bedrock_options::{
+    BedrockFeatures, CacheMode, CacheTtl, GuardrailSettings, GuardrailTrace,
+};
 pub use env::{parse_dotenv, substitute_str};
 pub use error::ConfigError;
 pub use load::{DEFAULT_BIND, DEFAULT_HOST, DEFAULT_VERSION, load_project, load_project_with_env};

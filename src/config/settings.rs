@@ -177,6 +177,7 @@ pub fn load_settings(
                 ..BedrockSettings::default()
             };
             super::bedrock::read_connection(bedrock, &loc, &mut s.bedrock)?;
+            s.bedrock.features = super::bedrock_options::read(bedrock, &loc)?;
         }
         super::provider_settings::read_provider_settings(
             &map,

@@ -67,6 +67,8 @@ pub struct AgentConfig {
     /// The agent tool's name with `{agent}` already substituted.
     pub tool_name: String,
     pub instance_scope: InstanceScope,
+    /// Request parameters (`tool_choice`, `temperature`, `streaming`, …).
+    pub options: super::agent_options::AgentOptions,
 }
 
 /// Settings from `fastagent.config.yaml` merged with `fastagent.secrets.yaml`.
@@ -96,6 +98,8 @@ pub struct BedrockSettings {
     pub cross_region: CrossRegion,
     /// `bedrock.max_attempts`: attempts per call, including the first (SDK standard retry).
     pub max_attempts: Option<u32>,
+    /// Caching, guardrail and debug options (`bedrock_options.rs`).
+    pub features: super::bedrock_options::BedrockFeatures,
 }
 
 /// `anthropic:` — the Messages API, direct (api.anthropic.com) or through Bedrock Mantle.

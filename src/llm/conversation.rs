@@ -170,6 +170,10 @@ pub struct GenerationOptions {
     pub top_p: Option<f32>,
     pub stop_sequences: Vec<String>,
     pub tool_choice: ToolChoice,
+    /// Model-native request fields passed through (Bedrock `additionalModelRequestFields`).
+    pub additional_model_request_fields: Option<Value>,
+    /// `Some(false)` turns streaming off; `None` streams where the model supports it.
+    pub streaming: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

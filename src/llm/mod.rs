@@ -114,7 +114,9 @@ pub async fn build_provider(
     let sim = overrides.http_simulator_url.as_deref();
     match spec.provider {
         Provider::Bedrock => Arc::new(
-            bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides).await,
+            bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides)
+                .await
+                .with_features(spec, settings),
         ),
         Provider::Anthropic => Arc::new(anthropic::AnthropicProvider::new(
             spec,

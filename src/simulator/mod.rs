@@ -8,14 +8,23 @@
 //! and add latency ([`Simulator::set_latency`]). See the `scripted_model` module for the default
 //! behaviour when nothing is queued. The control-plane listing calls behind `pallas models`
 //! (`GET /foundation-models`, `GET /inference-profiles`) are served too (`control_plane`).
+//!
+//! ConverseStream answers the same turns as event-stream frames (`converse_stream`), with
+//! scripted pauses and exception frames ([`Simulator::script_stream`]). Claude thinking rules
+//! and signed reasoning blocks live in `reasoning`; a request with `guardrailConfig` whose
+//! latest user text contains `guardrail-trigger` is blocked by the scripted guardrail
+//! (`guardrail`).
 
 mod anthropic_api;
 mod control_plane;
 mod converse;
+mod converse_stream;
 mod errors;
+mod guardrail;
 mod http_apis;
 mod media;
 mod openai_api;
+mod reasoning;
 mod scripted_model;
 mod server;
 mod usage;
@@ -84,6 +93,38 @@ pub enum InjectedError {
     ServiceUnavailable,
     /// 429 `ModelNotReadyException`
     ModelNotReady,
+}
+
+/// How the next ConverseStream answer misbehaves ([`Simulator::script_stream`]). Event
+/// numbers count the frames of the answer from 0 (`messageStart`).
+#[derive(Debug, Clone, Default)]
+pub struct StreamScript {
+    /// Wait this long before sending event `n` (a slow model "thinking" mid-answer).
+    pub pause: Option<(usize, Duration)>,
+    /// Send this exception frame in place of event `n` and end the stream.
+    pub fail_at: Option<(usize, StreamException)>,
+}
+
+/// Exception frames ConverseStream can send mid-stream (`:exception-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamException {
+    ModelStreamError,
+    InternalServer,
+    Throttling,
+    Validation,
+    ServiceUnavailable,
+}
+
+impl StreamException {
+    fn exception_type(self) -> &'static str {
+        match self {
+            StreamException::ModelStreamError => "modelStreamErrorException",
+            StreamException::InternalServer => "internalServerException",
+            StreamException::Throttling => "throttlingException",
+            StreamException::Validation => "validationException",
+            StreamException::ServiceUnavailable => "serviceUnavailableException",
+        }
+    }
 }
 
 /// Handle to a running simulator; clones share it. The server stops on
@@ -166,7 +207,7 @@ impl Simulator {
         lock(&self.inner.state.replies).push_back(reply);
     }
 
-    /// The next `times` Converse calls fail with `error` (before validation and
+    /// The next `times` Converse or ConverseStream calls fail with `error` (before validation and
     /// before queued replies are consumed).
     pub fn inject_error(&self, error: InjectedError, times: usize) {
         lock(&self.inner.state.errors).extend(std::iter::repeat_n(error, times));
@@ -175,6 +216,17 @@ impl Simulator {
     /// Delay added to every Converse call (zero disables it).
     pub fn set_latency(&self, d: Duration) {
         *lock(&self.inner.state.latency) = d;
+    }
+
+    /// Queues a pause and/or mid-stream exception for the next ConverseStream call, FIFO.
+    pub fn script_stream(&self, script: StreamScript) {
+        lock(&self.inner.state.stream_scripts).push_back(script);
+    }
+
+    /// From now on `model_id` answers ConverseStream requests that offer tools with the
+    /// ValidationException Bedrock sends for models without streaming tool use.
+    pub fn reject_streaming_with_tools(&self, model_id: &str) {
+        lock(&self.inner.state.no_stream_tools).insert(model_id.to_string());
     }
 
     /// Stops accepting connections; in-flight delayed calls end with 503.

@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::errors::ApiError;
 use super::usage::{PromptCache, output_tokens, prompt_chars, tokens};
 use super::{
-    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, scripted_model,
+    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, converse_stream,
+    guardrail, reasoning, scripted_model,
 };
 
 /// Largest request body accepted (Bedrock allows several large attachments).
@@ -34,6 +35,10 @@ pub(crate) struct SimState {
     pub latency: Mutex<Duration>,
     /// Mantle, Anthropic and OpenAI surfaces (`http_apis`).
     pub http: super::http_apis::HttpApiState,
+    /// Pauses and mid-stream exceptions for the next ConverseStream calls, FIFO.
+    pub stream_scripts: Mutex<VecDeque<super::StreamScript>>,
+    /// Models that answer ConverseStream-with-tools with a ValidationException.
+    pub no_stream_tools: Mutex<std::collections::HashSet<String>>,
     cache: Mutex<PromptCache>,
     tool_ids: AtomicU64,
     request_ids: AtomicU64,
@@ -174,6 +179,16 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         {
             Err(e) => Err(e),
             Ok(()) => match route.operation {
+                "ConverseStream" => {
+                    return converse_stream::respond(
+                        &state,
+                        &route.model_id,
+                        &recorded.body,
+                        started,
+                        &request_id,
+                    )
+                    .await;
+                }
                 "Converse" => converse(&state, &route.model_id, &recorded.body, started).await,
                 "CountTokens" => count_tokens(&recorded.body),
                 other => Err(ApiError::validation(format!(
@@ -182,6 +197,11 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
             },
         },
     };
+    json_response(result, &request_id)
+}
+
+/// A JSON answer: the body, or the AWS error shape with its `x-amzn-errortype` header.
+pub(crate) fn json_response(result: Result<Value, ApiError>, request_id: &str) -> Response {
     let (status, error_type, body) = match result {
         Ok(body) => (StatusCode::OK, None, body),
         Err(e) => {
@@ -195,7 +215,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", v);
     }
     if let Some(v) = error_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
@@ -217,12 +237,23 @@ fn check_auth(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-async fn converse(
+/// One assistant turn as the scripted model produced it, before it is encoded as a
+/// Converse body or a ConverseStream event sequence.
+pub(crate) struct TurnOutcome {
+    pub content: Vec<Value>,
+    pub stop_reason: String,
+    pub usage: super::converse::Usage,
+    /// Guardrail trace (`trace` in Converse, `metadata.trace` in ConverseStream).
+    pub trace: Option<Value>,
+}
+
+/// Latency, injected errors, validation and the model: everything Converse and
+/// ConverseStream share. `Ok(Err(raw))` is a queued `Raw` reply, sent as is.
+pub(crate) async fn model_turn(
     state: &SimState,
     model_id: &str,
     body: &Value,
-    started: Instant,
-) -> Result<Value, ApiError> {
+) -> Result<Result<TurnOutcome, Value>, ApiError> {
     let latency = *lock(&state.latency);
     if !latency.is_zero() {
         tokio::select! {
@@ -234,22 +265,52 @@ async fn converse(
         return Err(error.into());
     }
     converse::validate(body)?;
+    reasoning::validate(body)?;
+    if let Some((turn, trace)) = guardrail::intervene(body)? {
+        let mut usage = lock(&state.cache).account(model_id, body);
+        usage.output_tokens = output_tokens(&turn.content);
+        return Ok(Ok(TurnOutcome {
+            content: turn.content,
+            stop_reason: turn.stop_reason.to_string(),
+            usage,
+            trace,
+        }));
+    }
     let reply = lock(&state.replies).pop_front();
     let mut next_id = || state.next_tool_id();
-    let turn = match &reply {
-        Some(ScriptedReply::Raw(raw)) => return Ok(raw.clone()),
+    let mut turn = match &reply {
+        Some(ScriptedReply::Raw(raw)) => return Ok(Err(raw.clone())),
         Some(reply) => scripted_model::scripted_turn(reply, &mut next_id).expect("not Raw"),
         None => scripted_model::respond(body, &mut next_id),
     };
+    reasoning::add_reasoning(body, &mut turn.content);
     let mut usage = lock(&state.cache).account(model_id, body);
     usage.output_tokens = output_tokens(&turn.content);
-    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(converse::response_body(
-        turn.content,
-        turn.stop_reason,
+    Ok(Ok(TurnOutcome {
+        content: turn.content,
+        stop_reason: turn.stop_reason.to_string(),
         usage,
-        latency_ms,
-    ))
+        trace: None,
+    }))
+}
+
+async fn converse(
+    state: &SimState,
+    model_id: &str,
+    body: &Value,
+    started: Instant,
+) -> Result<Value, ApiError> {
+    let turn = match model_turn(state, model_id, body).await? {
+        Ok(turn) => turn,
+        Err(raw) => return Ok(raw),
+    };
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut response =
+        converse::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
+    if let Some(trace) = turn.trace {
+        response["trace"] = trace;
+    }
+    Ok(response)
 }
 
 /// `CountTokens`: the same estimate Converse reports as input tokens.

@@ -82,11 +82,13 @@ impl Running {
         self.fleet.pool.settle(TIMEOUT).await;
     }
 
+    /// Model calls, streamed (ConverseStream, the default) or not (Converse): both carry
+    /// the same request body.
     pub fn converse_requests(&self) -> Vec<pallas::simulator::RecordedRequest> {
         self.sim
             .requests()
             .into_iter()
-            .filter(|r| r.operation == "Converse")
+            .filter(|r| r.operation == "Converse" || r.operation == "ConverseStream")
             .collect()
     }
 }
@@ -114,6 +116,18 @@ pub async fn start(agents: &str, config: &str) -> Running {
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<String>>>,
+    /// `(progress, message)` pairs: the client may handle notifications concurrently, so
+    /// the order they were sent in is the order of their `progress` values.
+    pub steps: Arc<Mutex<Vec<(f64, String)>>>,
+}
+
+impl Recorder {
+    /// Progress messages in the order the server sent them.
+    pub fn ordered_progress(&self) -> Vec<String> {
+        let mut steps = self.steps.lock().unwrap().clone();
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        steps.into_iter().map(|(_, m)| m).collect()
+    }
 }
 
 impl rmcp::ClientHandler for Recorder {
@@ -122,10 +136,12 @@ impl rmcp::ClientHandler for Recorder {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        self.progress
+        let message = params.message.unwrap_or_default();
+        self.steps
             .lock()
             .unwrap()
-            .push(params.message.unwrap_or_default());
+            .push((params.progress, message.clone()));
+        self.progress.lock().unwrap().push(message);
     }
 
     fn get_info(&self) -> ClientConfig {

@@ -30,13 +30,18 @@ use crate::model::Provider;
 use crate::model::cross_region::effective_model_id;
 
 mod attempts;
+mod call;
 mod credentials;
+mod debug;
 mod errors;
+pub mod reasoning;
+mod request;
+mod stream;
 mod translate;
 
+use crate::config::Settings;
 pub use credentials::no_credentials_message;
 pub use translate::{document_to_json, json_to_document};
-use translate::{from_bedrock_output, to_bedrock_message, tool_config};
 
 /// Attempts per call for throttling, 5xx and dropped connections (the SDK's standard mode,
 /// jittered exponential backoff) unless `bedrock.max_attempts` says otherwise.
@@ -56,6 +61,10 @@ pub struct BedrockProvider {
     credentials: Option<SharedCredentialsProvider>,
     static_credentials: bool,
     profile: Option<String>,
+    /// Caching, guardrail, reasoning and debug options for every call.
+    features: request::Features,
+    /// Set when the model rejected ConverseStream with tools; Converse is used from then on.
+    stream_tools_rejected: std::sync::atomic::AtomicBool,
 }
 
 /// Region precedence as fast-agent and the AWS CLI use it, resolved here so the SDK never
@@ -131,33 +140,16 @@ impl BedrockProvider {
             credentials: sdk_config.credentials_provider(),
             static_credentials: overrides.bedrock_static_credentials.is_some(),
             profile: settings.profile.clone(),
+            features: request::Features::default(),
+            stream_tools_rejected: Default::default(),
         }
     }
 
-    async fn converse(&self, request: &Request) -> Result<Response, LlmError> {
-        let messages = request
-            .messages
-            .iter()
-            .map(to_bedrock_message)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut call = self
-            .client
-            .converse()
-            .model_id(&self.model_id)
-            .set_messages(Some(messages))
-            .inference_config(
-                bt::InferenceConfiguration::builder()
-                    .max_tokens(request.max_tokens.min(i32::MAX as u32) as i32)
-                    .build(),
-            );
-        if !request.system.trim().is_empty() {
-            call = call.system(bt::SystemContentBlock::Text(request.system.clone()));
-        }
-        if let Some(tool_config) = tool_config(request)? {
-            call = call.tool_config(tool_config);
-        }
-        let output = call.send().await.map_err(|e| self.map_error(e))?;
-        from_bedrock_output(output)
+    /// Applies the model spec's reasoning and the settings' caching, guardrail and debug
+    /// options. Kept apart from [`BedrockProvider::new`], which sets up the client only.
+    pub fn with_features(mut self, spec: &crate::model::ModelSpec, settings: &Settings) -> Self {
+        self.features = request::Features::resolve(spec, settings);
+        self
     }
 }
 
@@ -173,9 +165,9 @@ impl LlmProvider for BedrockProvider {
     fn complete<'a>(
         &'a self,
         request: &'a Request,
-        _text_sink: Option<&'a TextSink>,
+        text_sink: Option<&'a TextSink>,
     ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.converse(request))
+        Box::pin(self.call(request, text_sink))
     }
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {

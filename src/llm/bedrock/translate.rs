@@ -178,16 +178,7 @@ pub(super) fn from_bedrock_output(output: ConverseOutput) -> Result<Response, Ll
             cache_write_tokens: u.cache_write_input_tokens().unwrap_or(0).max(0) as u64,
         })
         .unwrap_or_default();
-    let stop_reason = match output.stop_reason() {
-        bt::StopReason::EndTurn => StopReason::EndTurn,
-        bt::StopReason::ToolUse => StopReason::ToolUse,
-        bt::StopReason::MaxTokens => StopReason::MaxTokens,
-        bt::StopReason::StopSequence => StopReason::StopSequence,
-        bt::StopReason::GuardrailIntervened => StopReason::GuardrailIntervened,
-        bt::StopReason::ContentFiltered => StopReason::ContentFiltered,
-        bt::StopReason::ModelContextWindowExceeded => StopReason::ContextWindowExceeded,
-        _ => StopReason::Other,
-    };
+    let stop_reason = stop_reason(output.stop_reason());
     let Some(bt::ConverseOutput::Message(message)) = output.output else {
         return Err(LlmError::Service {
             message: "Converse returned no message".to_string(),
@@ -206,6 +197,19 @@ pub(super) fn from_bedrock_output(output: ConverseOutput) -> Result<Response, Ll
         stop_reason,
         usage,
     })
+}
+
+pub(super) fn stop_reason(reason: &bt::StopReason) -> StopReason {
+    match reason {
+        bt::StopReason::EndTurn => StopReason::EndTurn,
+        bt::StopReason::ToolUse => StopReason::ToolUse,
+        bt::StopReason::MaxTokens => StopReason::MaxTokens,
+        bt::StopReason::StopSequence => StopReason::StopSequence,
+        bt::StopReason::GuardrailIntervened => StopReason::GuardrailIntervened,
+        bt::StopReason::ContentFiltered => StopReason::ContentFiltered,
+        bt::StopReason::ModelContextWindowExceeded => StopReason::ContextWindowExceeded,
+        _ => StopReason::Other,
+    }
 }
 
 pub(super) fn from_bedrock_block(b: bt::ContentBlock) -> Option<ContentBlock> {
