@@ -171,7 +171,8 @@ async fn a_mid_stream_exception_is_retried_once_then_a_clear_error_and_history_s
     let (answer, is_error) = ask(&client, "jarvis", "first question").await;
     assert!(is_error, "{answer}");
     assert!(
-        answer.contains("failed while streaming") && answer.contains("retry"),
+        answer.contains("stream broke off: the model failed while streaming")
+            && answer.contains("retry"),
         "{answer}"
     );
     let (answer, is_error) = ask(&client, "jarvis", "second question").await;

@@ -50,6 +50,17 @@ fn model_requests(run: &Running) -> Vec<Value> {
         .collect()
 }
 
+/// Calls the agent with attachments; the answer text and whether it is an error.
+async fn ask_with(client: &Client, message: &str, attachments: Value) -> (String, bool) {
+    let result = call(
+        client,
+        "eye",
+        json!({"message": message, "attachments": attachments}),
+    )
+    .await;
+    (text(&result), result.is_error.unwrap_or(false))
+}
+
 /// Every `toolResult` content item the model was sent.
 fn tool_result_items(body: &Value) -> Vec<Value> {
     body["messages"]
@@ -105,20 +116,16 @@ async fn an_image_and_a_pdf_from_downstream_tools_reach_the_model_as_blocks() {
 async fn caller_attachments_come_before_the_question() {
     let run = start(AGENT, NOTES_CONFIG).await;
     let (client, _) = connect(&run.url("eye")).await;
-    let result = call(
+    let (answer, is_error) = ask_with(
         &client,
-        "eye",
-        json!({
-            "message": "What is in these files?",
-            "attachments": [
-                {"data": base64::encode(PNG), "mime_type": "image/png"},
-                {"data": base64::encode(PDF), "mime_type": "application/pdf", "name": "Q3 report.pdf"}
-            ]
-        }),
+        "What is in these files?",
+        json!([
+            {"data": base64::encode(PNG), "mime_type": "image/png"},
+            {"data": base64::encode(PDF), "mime_type": "application/pdf", "name": "Q3 report.pdf"}
+        ]),
     )
     .await;
-    let answer = text(&result);
-    assert!(!result.is_error.unwrap_or(false), "{answer}");
+    assert!(!is_error, "{answer}");
     assert!(
         answer.contains(&format!("[image png, {} bytes]", PNG.len()))
             && answer.contains(&format!("[document Q3 report (pdf), {} bytes]", PDF.len())),
@@ -140,17 +147,13 @@ async fn caller_attachments_come_before_the_question() {
 async fn a_model_without_vision_gets_notes_instead_of_files() {
     let run = start(BLIND_AGENT, NOTES_CONFIG).await;
     let (client, _) = connect(&run.url("eye")).await;
-    let result = call(
+    let (answer, is_error) = ask_with(
         &client,
-        "eye",
-        json!({
-            "message": "Look at notes__chart",
-            "attachments": [{"data": base64::encode(PNG), "mime_type": "image/png", "name": "photo.png"}]
-        }),
+        "Look at notes__chart",
+        json!([{"data": base64::encode(PNG), "mime_type": "image/png", "name": "photo.png"}]),
     )
     .await;
-    let answer = text(&result);
-    assert!(!result.is_error.unwrap_or(false), "{answer}");
+    assert!(!is_error, "{answer}");
     for body in model_requests(&run) {
         let raw = body.to_string();
         assert!(!raw.contains("\"image\""), "no image block was sent: {raw}");
@@ -187,15 +190,8 @@ async fn bad_attachments_are_refused_before_any_model_call() {
         (json!("not a list"), "'attachments' must be a list"),
     ];
     for (attachments, expected) in cases {
-        let result = call(
-            &client,
-            "eye",
-            json!({"message": "see attached", "attachments": attachments}),
-        )
-        .await;
-        assert!(result.is_error.unwrap_or(false));
-        let message = text(&result);
-        assert!(message.contains(expected), "{message}");
+        let (message, is_error) = ask_with(&client, "see attached", attachments).await;
+        assert!(is_error && message.contains(expected), "{message}");
     }
     assert!(model_requests(&run).is_empty(), "no model call was made");
     client.cancel().await.unwrap();

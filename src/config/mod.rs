@@ -6,7 +6,7 @@
 
 mod agent_options;
 mod agents;
-mod bedrock;
+mod bedrock_connection;
 mod bedrock_options;
 mod env;
 mod error;

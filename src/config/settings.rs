@@ -176,7 +176,7 @@ pub fn load_settings(
                 endpoint_url: text("endpoint_url"),
                 ..BedrockSettings::default()
             };
-            super::bedrock::read_connection(bedrock, &loc, &mut s.bedrock)?;
+            super::bedrock_connection::read_connection(bedrock, &loc, &mut s.bedrock)?;
             s.bedrock.features = super::bedrock_options::read(bedrock, &loc)?;
         }
         super::provider_settings::read_provider_settings(

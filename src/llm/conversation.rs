@@ -46,7 +46,8 @@ impl Message {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+/// Adjacently tagged: an internal tag cannot hold the plain-string `Text` variant.
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum ContentBlock {
     Text(String),
     Image(Image),
@@ -94,7 +95,8 @@ pub struct ToolResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+/// Adjacently tagged: an internal tag cannot hold the plain-string `Text` variant.
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
 pub enum ToolResultContent {
     Text(String),
     Json(Value),
@@ -285,5 +287,31 @@ pub mod base64 {
             assert_eq!(super::encode(b"foobar"), "Zm9vYmFy");
             assert_eq!(super::encode(b"fo"), "Zm8=");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_through_json() {
+        let message = Message {
+            role: Role::User,
+            content: vec![
+                ContentBlock::Text("hi".into()),
+                ContentBlock::Image(Image {
+                    mime_type: "image/png".into(),
+                    data: vec![1, 2, 3],
+                }),
+                ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: "t1".into(),
+                    content: vec![ToolResultContent::Text("ok".into())],
+                    is_error: false,
+                }),
+            ],
+        };
+        let json = serde_json::to_string(&message).unwrap();
+        assert_eq!(serde_json::from_str::<Message>(&json).unwrap(), message);
     }
 }

@@ -165,11 +165,3 @@ fn header_map(headers: &std::collections::BTreeMap<String, String>) -> reqwest::
     }
     map
 }
-
-fn is_event_stream(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
-}

@@ -53,7 +53,11 @@ pub(crate) async fn respond(
         Ok(Err(raw)) => from_raw(&raw),
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let script = lock(&state.stream_scripts).pop_front().unwrap_or_default();
+    let mut script = lock(&state.stream_scripts).pop_front().unwrap_or_default();
+    if script.fail_at.is_none() && state.http.take_stream_error() {
+        // After messageStart and the first text delta, like a model failing mid-answer.
+        script.fail_at = Some((2, StreamException::ModelStreamError));
+    }
     let frames = frames(events(turn, latency_ms), &script);
     let shutdown = state.shutdown.clone();
     let stream = futures::stream::iter(frames)

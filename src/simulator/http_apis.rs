@@ -104,8 +104,9 @@ impl Simulator {
         *lock(&self.inner.state.http.models) = Some(models.iter().map(|m| m.to_string()).collect());
     }
 
-    /// The next `times` streamed answers (Messages or Chat Completions) send a little text
-    /// and then an error event instead of finishing.
+    /// The next `times` streamed answers (ConverseStream, Messages or Chat Completions) send
+    /// a little text and then an error event (for ConverseStream a
+    /// `modelStreamErrorException` frame) instead of finishing.
     pub fn inject_stream_error(&self, times: usize) {
         self.inner
             .state
@@ -150,23 +151,12 @@ async fn receive(state: &SimState, request: Request, operation: &str) -> Incomin
                 .map(super::server::percent_decode)
         })
         .unwrap_or_default();
-    state.record(RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        operation: operation.to_string(),
+    state.record(RecordedRequest::new(
+        &parts,
+        operation,
         model_id,
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.clone(),
-    });
+        body.clone(),
+    ));
     tracing::debug!(path = %parts.uri.path(), operation, "simulator request");
     Incoming {
         headers: parts.headers,

@@ -56,6 +56,31 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    pub(crate) fn new(
+        parts: &axum::http::request::Parts,
+        operation: &str,
+        model_id: String,
+        body: serde_json::Value,
+    ) -> RecordedRequest {
+        RecordedRequest {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            operation: operation.to_string(),
+            model_id,
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body,
+        }
+    }
+
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -140,29 +140,14 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         Err(_) if bytes.is_empty() => Value::Null,
         Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
     };
-    let recorded = RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        operation: route
-            .as_ref()
-            .map_or(control.unwrap_or("Unknown"), |r| r.operation)
-            .to_string(),
-        model_id: route
-            .as_ref()
-            .map(|r| r.model_id.clone())
-            .unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body,
-    };
+    let operation = route
+        .as_ref()
+        .map_or(control.unwrap_or("Unknown"), |r| r.operation);
+    let model_id = route
+        .as_ref()
+        .map(|r| r.model_id.clone())
+        .unwrap_or_default();
+    let recorded = RecordedRequest::new(&parts, operation, model_id, body);
     tracing::debug!(method = %recorded.method, path = %recorded.path, operation = %recorded.operation, "bedrock simulator request");
     state.record(recorded.clone());
 

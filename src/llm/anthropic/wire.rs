@@ -295,7 +295,7 @@ pub struct StreamAssembler {
 impl StreamAssembler {
     /// Applies one event; returns text to show the caller now. `Err` is an `error` event
     /// or an event that does not parse.
-    pub fn event(&mut self, name: Option<&str>, data: &str) -> Result<Option<String>, String> {
+    pub fn apply(&mut self, name: Option<&str>, data: &str) -> Result<Option<String>, String> {
         let v: Value = serde_json::from_str(data)
             .map_err(|e| format!("an event that is not JSON ({e}): {data}"))?;
         let kind = v.get("type").and_then(Value::as_str).or(name).unwrap_or("");
@@ -415,6 +415,16 @@ impl StreamAssembler {
     }
 }
 
+impl crate::llm::sse::StreamAssembly for StreamAssembler {
+    fn event(&mut self, event: &crate::llm::sse::SseEvent) -> Result<Option<String>, String> {
+        self.apply(event.event.as_deref(), &event.data)
+    }
+
+    fn finish(self) -> Result<Response, String> {
+        StreamAssembler::finish(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +450,7 @@ mod tests {
         ];
         let mut streamed = Vec::new();
         for e in events {
-            streamed.extend(a.event(None, e).unwrap());
+            streamed.extend(a.apply(None, e).unwrap());
         }
         assert_eq!(streamed, ["Calling."]);
         let r = a.finish().unwrap();
@@ -455,7 +465,7 @@ mod tests {
     fn error_events_and_truncated_streams_fail() {
         let mut a = StreamAssembler::default();
         let e = a
-            .event(
+            .apply(
                 Some("error"),
                 r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
             )

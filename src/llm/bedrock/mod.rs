@@ -23,7 +23,7 @@ use super::conversation::{
     ContentBlock, Image, Message, Reasoning, Request, Response, Role, StopReason,
     ToolResultContent, ToolUse, Usage,
 };
-use super::{LlmError, LlmProvider, Preflight, PreflightStatus, ProviderOverrides, TextSink};
+use super::{LlmError, LlmProvider, Preflight, ProviderOverrides, TextSink};
 use crate::config::BedrockSettings;
 use crate::model::ModelCapabilities;
 use crate::model::Provider;
@@ -172,25 +172,15 @@ impl LlmProvider for BedrockProvider {
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {
         Box::pin(async move {
-            let (status, message) = match self.check_credentials().await {
-                Ok(source) => (
-                    PreflightStatus::Ok,
-                    format!(
-                        "{source}; region {}; endpoint {}{}",
-                        self.region,
-                        self.endpoint,
-                        self.cross_region_note()
-                    ),
-                ),
-                Err(problem) => (PreflightStatus::Error, problem),
-            };
-            Preflight {
-                provider: Provider::Bedrock.to_string(),
-                model: self.model_id.clone(),
-                status,
-                message,
-                checked_at: chrono::Utc::now(),
-            }
+            let outcome = self.check_credentials().await.map(|source| {
+                format!(
+                    "{source}; region {}; endpoint {}{}",
+                    self.region,
+                    self.endpoint,
+                    self.cross_region_note()
+                )
+            });
+            super::probe::preflight(Provider::Bedrock.as_str(), &self.model_id, outcome)
         })
     }
 }

@@ -215,12 +215,12 @@ pub(super) fn mid_stream_error(
         ConverseStreamOutputError::ValidationException(_) => LlmError::Validation { message },
         ConverseStreamOutputError::ModelStreamErrorException(_) => LlmError::Service {
             message: format!(
-                "the model failed while streaming its answer: {message}; retry the call"
+                "the answer stream broke off: the model failed while streaming its answer: {message}; retry the call"
             ),
         },
         other => LlmError::Service {
             message: format!(
-                "{message} ({}, mid-stream); retry the call",
+                "the answer stream broke off: {message} ({}); retry the call",
                 other.code().unwrap_or("unknown")
             ),
         },

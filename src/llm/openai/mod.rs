@@ -5,7 +5,6 @@
 
 mod wire;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -16,7 +15,7 @@ use super::http_errors::{ApiContext, Problem};
 use super::mantle::is_mantle_url;
 use super::probe::{preflight, probe};
 use super::retry::{RetryPolicy, SendError, send_with_retry};
-use super::sse::SseParser;
+use super::sse::read_answer;
 use super::{LlmError, LlmProvider, Preflight, TextSink};
 use crate::config::{GenericSettings, OpenAiSettings, Secret};
 use crate::model::{ModelSpec, Provider, Reasoning};
@@ -178,34 +177,7 @@ impl OpenAiProvider {
                 },
             )
         };
-        if !super::is_event_stream(&response) {
-            let value: Value = response
-                .json()
-                .await
-                .map_err(|e| broke_off(format!("the answer is not JSON ({e})")))?;
-            return response_from_json(&value).map_err(broke_off);
-        }
-        let mut parser = SseParser::default();
-        let mut assembler = StreamAssembler::default();
-        let mut on_event = |event: super::sse::SseEvent| -> Result<(), LlmError> {
-            if let Some(text) = assembler.data(&event.data).map_err(broke_off)?
-                && let Some(sink) = sink
-            {
-                let _ = sink.send(text);
-            }
-            Ok(())
-        };
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| broke_off(super::retry::error_chain(&e)))?;
-            for event in parser.push(&chunk) {
-                on_event(event)?;
-            }
-        }
-        if let Some(event) = parser.finish() {
-            on_event(event)?;
-        }
-        assembler.finish().map_err(broke_off)
+        read_answer::<StreamAssembler>(response, sink, response_from_json, broke_off).await
     }
 
     async fn check(&self) -> Result<String, String> {

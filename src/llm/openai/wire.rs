@@ -370,6 +370,16 @@ fn document_text(d: &Document) -> String {
     }
 }
 
+impl crate::llm::sse::StreamAssembly for StreamAssembler {
+    fn event(&mut self, event: &crate::llm::sse::SseEvent) -> Result<Option<String>, String> {
+        self.data(&event.data)
+    }
+
+    fn finish(self) -> Result<Response, String> {
+        StreamAssembler::finish(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
