@@ -64,7 +64,9 @@ impl Fleet {
                 .values()
                 .filter(|s| used.contains(&s.name))
                 .cloned(),
-            &project.root,
+            // Absolute: a stdio server's relative program path is resolved against its cwd,
+            // which must not be relative to a relative `--config` folder a second time.
+            &std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone()),
             &shutdown,
         );
         let hosts = allowed_hosts(&project.host, &project.bind);

@@ -504,7 +504,12 @@ struct Served {
 impl Served {
     /// Starts `pallas serve --simulate` and waits for the ready line.
     fn start(project: &Project) -> Served {
-        let mut cmd = project.command("serve");
+        Served::spawn(project.command("serve"))
+    }
+
+    /// Starts `cmd` (a `pallas serve` command line) with `--simulate` and waits for the
+    /// ready line.
+    fn spawn(mut cmd: Command) -> Served {
         cmd.arg("--simulate")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -817,4 +822,63 @@ agents:
 
     served.terminate();
     drop(taken);
+}
+
+/// loadgen's default setup: `--config examples/bench/agents.yaml` (relative, from the
+/// repository root) and `command: ../../target/.../notes_server` (relative to the config's
+/// folder). The program must resolve once, against that folder, not twice.
+#[tokio::test]
+async fn serve_with_relative_config_starts_a_relative_stdio_command() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let project_dir = root.path().join("examples").join("bench");
+    let bin_dir = root.path().join("target").join("bin");
+    std::fs::create_dir_all(&project_dir).expect("create project folder");
+    std::fs::create_dir_all(&bin_dir).expect("create bin folder");
+    std::fs::create_dir(root.path().join("home")).expect("create home");
+    std::fs::copy(notes_server(), bin_dir.join("notes_server")).expect("copy notes_server");
+    std::fs::write(
+        project_dir.join("agents.yaml"),
+        "name: rel\nregistry_port: 0\nagents:\n  a:\n    port: 0\n    servers: [notes]\n",
+    )
+    .expect("write agents.yaml");
+    std::fs::write(
+        project_dir.join("fastagent.config.yaml"),
+        config_yaml("mcp:\n  servers:\n    notes:\n      command: ../../target/bin/notes_server\n"),
+    )
+    .expect("write fastagent.config.yaml");
+
+    let mut cmd = hermetic_command(&root.path().join("home"));
+    cmd.current_dir(root.path())
+        .arg("serve")
+        .arg("--config")
+        .arg("examples/bench/agents.yaml");
+    let mut served = Served::spawn(cmd);
+    let registry = served.registry.clone();
+    let client = http_client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = get_json(&client, &format!("{registry}/health")).await;
+        let notes = &health["agents"]["a"]["servers"]["notes"];
+        if notes["status"] == "ok" {
+            if let Some(pid) = notes["pid"].as_u64() {
+                served
+                    .guard
+                    .extra_pids
+                    .push(u32::try_from(pid).expect("pid"));
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "notes server not up within 30 s: {health:#}\n{}",
+            served.dump()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !served.stderr().contains("cannot start"),
+        "{}",
+        served.dump()
+    );
+    served.terminate();
 }

@@ -221,6 +221,11 @@ pub fn load_settings(
     Ok(loaded)
 }
 
+/// `path` made absolute against the process's current folder (as given when that fails).
+pub fn absolute_or_same(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// `model_capabilities` (config-wide or per agent), lenient about substituted strings.
 pub fn read_capabilities(
     value: &Value,
@@ -385,7 +390,9 @@ fn read_server(
             command,
             args,
             env: string_map("env")?,
-            cwd: text("cwd")?.map(|cwd| root.join(cwd)),
+            // Absolute, so the child's cwd and its program path do not both resolve
+            // against a relative `--config` folder.
+            cwd: text("cwd")?.map(|cwd| absolute_or_same(&root.join(cwd))),
         }
     } else {
         let Some(url) = url.filter(|u| !u.trim().is_empty()) else {

@@ -188,7 +188,7 @@ pub enum McpTransport {
         command: String,
         args: Vec<String>,
         env: BTreeMap<String, String>,
-        /// Resolved against the project root.
+        /// Resolved against the project root, and absolute.
         cwd: Option<PathBuf>,
     },
     Http {
