@@ -7,8 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Project, load_project};
 use crate::fleet::Fleet;
-use crate::llm::{PreflightStatus, ProviderOverrides, build_provider};
-use crate::model::ModelCapabilities;
+use crate::llm::ProviderOverrides;
 use crate::simulator::Simulator;
 
 #[derive(Parser)]
@@ -109,7 +108,7 @@ pub fn main() -> ExitCode {
     runtime.block_on(async move {
         match (cli.command, project) {
             (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
-            (Command::Check { .. }, Some(project)) => check(project).await,
+            (Command::Check { .. }, Some(project)) => crate::check::run(&project).await,
             (
                 Command::Models {
                     region,
@@ -255,87 +254,6 @@ async fn wait_for_signal() {
     }
 }
 
-async fn check(project: Project) -> ExitCode {
-    let mut ok = true;
-    println!(
-        "{} {} — {} (registry port {}, bind {}, host {})",
-        project.name,
-        project.version,
-        project.agents_file.display(),
-        project.registry_port,
-        project.bind,
-        project.host
-    );
-    if let Some(f) = &project.settings.config_file {
-        println!("config:  {}", f.display());
-    }
-    if let Some(f) = &project.settings.secrets_file {
-        println!("secrets: {}", f.display());
-    }
-    for w in &project.warnings {
-        println!("warning: {w}");
-    }
-    let overrides = ProviderOverrides::default();
-    for agent in &project.agents {
-        let caps = ModelCapabilities::resolve(&agent.model.model_id, &agent.capability_overrides);
-        println!("\nagent {} ({})", agent.name, agent.title);
-        println!("  port:         {}", agent.port);
-        println!("  tool:         {}", agent.tool_name);
-        println!(
-            "  model:        {} (provider {}, id {})",
-            agent.model, agent.model.provider, agent.model.model_id
-        );
-        println!(
-            "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={} prompt_caching={} streaming_with_tools={} documents={}{}{}",
-            caps.vision,
-            caps.context_window,
-            caps.max_output_tokens,
-            caps.reasoning,
-            caps.prompt_caching,
-            caps.streaming_with_tools,
-            caps.documents,
-            profile_note(&caps),
-            if caps.known {
-                ""
-            } else {
-                " (model not in the built-in table: conservative defaults; set model_capabilities)"
-            }
-        );
-        if let Some(advice) = profile_advice(agent, &project.settings.bedrock, &caps) {
-            println!("  warning:      {advice}");
-        }
-        for s in &agent.servers {
-            let transport = project
-                .settings
-                .mcp_servers
-                .get(s)
-                .map(|c| c.transport.kind())
-                .unwrap_or("?");
-            println!("  server:       {s} ({transport})");
-        }
-        let llm = build_provider(&agent.model, &project.settings, &overrides).await;
-        let preflight = llm.preflight().await;
-        let label = match preflight.status {
-            PreflightStatus::Ok => "ok",
-            PreflightStatus::Error => {
-                ok = false;
-                "ERROR"
-            }
-        };
-        println!("  preflight:    {label}: {}", preflight.message);
-    }
-    for e in &project.agent_errors {
-        ok = false;
-        println!("\nerror: agent {}: {}", e.agent, e.message);
-    }
-    if ok {
-        println!("\nall {} agent(s) ok", project.agents.len());
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 /// `pallas models`.
 async fn models(
     settings: &crate::config::BedrockSettings,
@@ -364,36 +282,4 @@ async fn models(
             ExitCode::FAILURE
         }
     }
-}
-
-/// `inference_profile=required (us. eu.)` for `pallas check`.
-fn profile_note(caps: &ModelCapabilities) -> String {
-    let geos: Vec<String> = caps.geo_prefixes.iter().map(|g| format!("{g}.")).collect();
-    match (caps.requires_inference_profile, geos.is_empty()) {
-        (true, _) => format!(" inference_profile=required ({})", geos.join(" ")),
-        (false, false) => format!(" inference_profile=optional ({})", geos.join(" ")),
-        (false, true) => String::new(),
-    }
-}
-
-/// With `cross_region: off`, a plain id of a profile-only model cannot work: say so before
-/// the first call fails, naming the profile id to use.
-fn profile_advice(
-    agent: &crate::config::AgentConfig,
-    bedrock: &crate::config::BedrockSettings,
-    caps: &ModelCapabilities,
-) -> Option<String> {
-    use crate::model::cross_region::{CrossRegion, profile_id_for};
-    if agent.model.provider != crate::model::Provider::Bedrock
-        || bedrock.cross_region != CrossRegion::Off
-        || !caps.requires_inference_profile
-    {
-        return None;
-    }
-    let region = crate::llm::bedrock::resolve_region(bedrock);
-    let id = &agent.model.model_id;
-    let profile = profile_id_for(id, &region, caps.geo_prefixes)?;
-    Some(format!(
-        "'{id}' is only served through an inference profile and bedrock.cross_region is off: calls will fail with \"on-demand throughput isn't supported\"; use model bedrock.{profile} for {region}, or set cross_region: auto"
-    ))
 }

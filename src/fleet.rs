@@ -11,11 +11,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
-use crate::config::{AgentConfig, Project};
-use crate::llm::{ProviderOverrides, build_provider};
+use crate::assembly::{AssembledAgent, assemble_agent};
+use crate::config::{AgentConfig, AgentError, Project};
+use crate::llm::ProviderOverrides;
 use crate::mcp::agent_server::{AgentRuntime, allowed_hosts, serve_agent};
 use crate::mcp::downstream::ServerPool;
-use crate::model::ModelCapabilities;
 use crate::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
 
 /// How long a graceful shutdown may take before listeners are abandoned.
@@ -90,6 +90,17 @@ impl Fleet {
         let mut tasks = JoinSet::new();
         let mut agents = Vec::new();
         for runtime in prepared {
+            let runtime = match runtime {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::error!(agent = %error.agent, "{}", error.message);
+                    failed.push(FailedAgent {
+                        name: error.agent,
+                        error: error.message,
+                    });
+                    continue;
+                }
+            };
             let config = &runtime.agent.config;
             let addr = SocketAddr::new(project.bind, config.port);
             match tokio::net::TcpListener::bind(addr).await {
@@ -188,26 +199,18 @@ async fn prepare_agent(
     config: &AgentConfig,
     pool: &ServerPool,
     overrides: &ProviderOverrides,
-) -> Arc<AgentRuntime> {
-    // The provider sees the agent's own capability overrides (layered over the config-wide
-    // ones), e.g. `streaming_with_tools: false` for this agent's model.
-    let settings = crate::config::Settings {
-        model_capabilities: config.capability_overrides.clone(),
-        ..project.settings.clone()
-    };
-    let llm = build_provider(&config.model, &settings, overrides).await;
+) -> Result<Arc<AgentRuntime>, AgentError> {
+    let AssembledAgent { plan, llm } = assemble_agent(project, config, overrides).await?;
     let preflight = llm.preflight().await;
     if preflight.status != crate::llm::PreflightStatus::Ok {
         tracing::warn!(agent = %config.name, "LLM preflight: {}", preflight.message);
     }
-    let capabilities =
-        ModelCapabilities::resolve(&config.model.model_id, &config.capability_overrides);
     let servers = config.servers.iter().filter_map(|s| pool.get(s)).collect();
-    let agent = Agent::new(config.clone(), capabilities, llm, servers);
-    Arc::new(
+    let agent = Agent::new(plan.config, plan.capabilities, llm, servers);
+    Ok(Arc::new(
         AgentRuntime::new(agent, project.version.clone(), preflight)
             .with_preflight_interval(project.settings.health.preflight_interval),
-    )
+    ))
 }
 
 fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {

@@ -7,7 +7,9 @@
 //! orchestrators what is up, and [`simulator`] stands in for Bedrock when there is no AWS.
 
 pub mod agent;
+pub mod assembly;
 pub mod catalogue;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod fleet;

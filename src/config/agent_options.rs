@@ -5,7 +5,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::value::{as_bool, as_f64, as_int, describe, get, scalar_string};
-use crate::llm::conversation::ToolChoice;
+use crate::model::ToolChoice;
 
 /// The keys [`read`] understands, for the unknown-key check.
 pub const OPTION_KEYS: [&str; 8] = [

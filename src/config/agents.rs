@@ -15,7 +15,7 @@ use super::env::substitute_value;
 use super::error::ConfigError;
 use super::settings::{LoadedSettings, read_capabilities};
 use super::source::{Source, Sources, dotted, read_text};
-use super::types::{AgentConfig, AgentError, DEFAULT_MAX_ITERATIONS, InstanceScope};
+use super::types::{AgentConfig, AgentError, DEFAULT_MAX_ITERATIONS, FieldLocation, InstanceScope};
 use super::value::{as_int, describe, get, key_string, scalar_string};
 use crate::model::{ModelCapabilities, ModelSpec};
 
@@ -297,9 +297,6 @@ impl AgentBuilder<'_, '_> {
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
         let options = self.options();
-        if let Some(spec) = &model {
-            self.check_reasoning(spec, capability_overrides.as_ref(), &options);
-        }
 
         let config = (|| {
             Some(AgentConfig {
@@ -307,7 +304,8 @@ impl AgentBuilder<'_, '_> {
                 title,
                 description,
                 port: port?,
-                model: model?,
+                model: model.as_ref()?.0.clone(),
+                model_at: model?.1,
                 capability_overrides: capability_overrides?,
                 instruction,
                 servers: servers?,
@@ -406,7 +404,7 @@ impl AgentBuilder<'_, '_> {
     fn model(
         &mut self,
         overrides: Option<&crate::model::CapabilityOverrides>,
-    ) -> Option<ModelSpec> {
+    ) -> Option<(ModelSpec, FieldLocation)> {
         let settings_loc = self.ctx.settings.locator();
         let own = self.text("model");
         let (raw, loc, path) = match (own, &self.ctx.settings.settings.default_model) {
@@ -428,13 +426,6 @@ impl AgentBuilder<'_, '_> {
         };
         match raw.parse::<ModelSpec>() {
             Ok(spec) => {
-                if let Some(problem) =
-                    crate::llm::mantle::startup_problem(&spec, &self.ctx.settings.settings)
-                {
-                    self.problems
-                        .push(format!("{}: {}: {problem}", loc.at(&path), dotted(&path)));
-                    return None;
-                }
                 let caps = ModelCapabilities::resolve(
                     &spec.model_id,
                     &overrides.cloned().unwrap_or_default(),
@@ -449,7 +440,9 @@ impl AgentBuilder<'_, '_> {
                         "set model_capabilities (vision, context_window, max_output_tokens, …) to describe it",
                     ));
                 }
-                Some(spec)
+                let (file, line) = loc.locate(&path);
+                let path = dotted(&path);
+                Some((spec, FieldLocation { file, line, path }))
             }
             Err(error) => {
                 let error = error.to_string();
@@ -586,35 +579,6 @@ impl AgentBuilder<'_, '_> {
             None
         } else {
             Some(tool_name)
-        }
-    }
-
-    /// An explicit `?reasoning=` the model cannot honour fails here, not on the first call.
-    fn check_reasoning(
-        &mut self,
-        spec: &ModelSpec,
-        overrides: Option<&crate::model::CapabilityOverrides>,
-        options: &AgentOptions,
-    ) {
-        let (crate::model::Provider::Bedrock, Some(reasoning)) = (spec.provider, &spec.reasoning)
-        else {
-            return;
-        };
-        let caps =
-            ModelCapabilities::resolve(&spec.model_id, &overrides.cloned().unwrap_or_default());
-        let max_tokens = options.max_tokens.unwrap_or(caps.max_output_tokens);
-        if let Err(message) = crate::llm::bedrock::reasoning::fields(
-            &spec.model_id,
-            reasoning,
-            max_tokens,
-            caps.reasoning,
-        ) {
-            let path = self.path("model");
-            self.problems.push(format!(
-                "{}: {}: {message}",
-                self.loc.at(&path),
-                dotted(&path)
-            ));
         }
     }
 

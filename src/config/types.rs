@@ -51,7 +51,7 @@ pub enum InstanceScope {
     Request,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentConfig {
     pub name: String,
     pub title: String,
@@ -69,6 +69,30 @@ pub struct AgentConfig {
     pub instance_scope: InstanceScope,
     /// Request parameters (`tool_choice`, `temperature`, `streaming`, …).
     pub options: super::agent_options::AgentOptions,
+    /// Where the model spec is written (the agent's `model`, or `default_model`), so checks
+    /// made after loading (provider rules, reasoning) can still point at the line.
+    pub model_at: FieldLocation,
+}
+
+/// A field's `{file}:{line}` and dotted path, kept past loading for later messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldLocation {
+    pub file: PathBuf,
+    pub line: usize,
+    /// e.g. `agents.jarvis.model`.
+    pub path: String,
+}
+
+impl FieldLocation {
+    /// `{file}:{line}: {path}: {problem}` (the problem carries its own fix).
+    pub fn message(&self, problem: &str) -> String {
+        format!(
+            "{}:{}: {}: {problem}",
+            self.file.display(),
+            self.line,
+            self.path
+        )
+    }
 }
 
 /// Settings from `fastagent.config.yaml` merged with `fastagent.secrets.yaml`.

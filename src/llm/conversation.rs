@@ -178,18 +178,7 @@ pub struct GenerationOptions {
     pub streaming: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ToolChoice {
-    /// The model decides.
-    #[default]
-    Auto,
-    /// The model must call some tool.
-    Any,
-    /// Tools are not offered this call.
-    None,
-    /// The model must call this (exposed) tool.
-    Tool(String),
-}
+pub use crate::model::ToolChoice;
 
 /// One model call's output.
 #[derive(Debug, Clone)]

@@ -48,8 +48,11 @@ pub fn write_project(dir: &Path, agents: &str, config: &str) -> PathBuf {
     dir.join("agents.yaml")
 }
 
+/// Loads the project and applies the provider checks, as `pallas check` and `serve` do.
 pub fn load(path: &Path) -> Project {
-    load_project_with_env(path, &|_| None).expect("project loads")
+    let mut project = load_project_with_env(path, &|_| None).expect("project loads");
+    pallas::assembly::validate_project(&mut project);
+    project
 }
 
 pub const NOTES_CONFIG: &str = r#"

@@ -1,0 +1,156 @@
+//! `pallas check`: every agent assembled exactly as `pallas serve` assembles it
+//! ([`crate::assembly::assemble_agent`]), its provider preflighted, the result printed.
+
+use std::process::ExitCode;
+
+use crate::assembly::{AgentPlan, assemble_agent};
+use crate::config::{AgentError, BedrockSettings, Project};
+use crate::llm::{Preflight, PreflightStatus, ProviderOverrides};
+use crate::model::ModelCapabilities;
+
+/// What `pallas check` found, before it is printed.
+pub struct CheckReport {
+    /// Agents that assembled, in file order, with their provider's preflight.
+    pub agents: Vec<(AgentPlan, Preflight)>,
+    /// Config problems, then provider problems found while assembling.
+    pub errors: Vec<AgentError>,
+}
+
+impl CheckReport {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+            && self
+                .agents
+                .iter()
+                .all(|(_, p)| p.status == PreflightStatus::Ok)
+    }
+}
+
+/// Assembles and preflights every agent of `project`.
+pub async fn report(project: &Project, overrides: &ProviderOverrides) -> CheckReport {
+    let mut report = CheckReport {
+        agents: Vec::new(),
+        errors: project.agent_errors.clone(),
+    };
+    for config in &project.agents {
+        match assemble_agent(project, config, overrides).await {
+            Ok(assembled) => {
+                let preflight = assembled.llm.preflight().await;
+                report.agents.push((assembled.plan, preflight));
+            }
+            Err(error) => report.errors.push(error),
+        }
+    }
+    report
+}
+
+/// Runs the check and prints it; failure when any agent has an error or a failed preflight.
+pub async fn run(project: &Project) -> ExitCode {
+    println!(
+        "{} {} — {} (registry port {}, bind {}, host {})",
+        project.name,
+        project.version,
+        project.agents_file.display(),
+        project.registry_port,
+        project.bind,
+        project.host
+    );
+    if let Some(f) = &project.settings.config_file {
+        println!("config:  {}", f.display());
+    }
+    if let Some(f) = &project.settings.secrets_file {
+        println!("secrets: {}", f.display());
+    }
+    for w in &project.warnings {
+        println!("warning: {w}");
+    }
+    let report = report(project, &ProviderOverrides::default()).await;
+    for (plan, preflight) in &report.agents {
+        print_agent(project, plan, preflight);
+    }
+    for e in &report.errors {
+        println!("\nerror: agent {}: {}", e.agent, e.message);
+    }
+    if report.ok() {
+        println!("\nall {} agent(s) ok", report.agents.len());
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_agent(project: &Project, plan: &AgentPlan, preflight: &Preflight) {
+    let (agent, caps) = (&plan.config, &plan.capabilities);
+    println!("\nagent {} ({})", agent.name, agent.title);
+    println!("  port:         {}", agent.port);
+    println!("  tool:         {}", agent.tool_name);
+    println!(
+        "  model:        {} (provider {}, id {})",
+        agent.model, agent.model.provider, agent.model.model_id
+    );
+    println!(
+        "  capabilities: vision={} context_window={} max_output_tokens={} reasoning={} prompt_caching={} streaming_with_tools={} documents={}{}{}",
+        caps.vision,
+        caps.context_window,
+        caps.max_output_tokens,
+        caps.reasoning,
+        caps.prompt_caching,
+        caps.streaming_with_tools,
+        caps.documents,
+        profile_note(caps),
+        if caps.known {
+            ""
+        } else {
+            " (model not in the built-in table: conservative defaults; set model_capabilities)"
+        }
+    );
+    if let Some(advice) = profile_advice(agent, &project.settings.bedrock, caps) {
+        println!("  warning:      {advice}");
+    }
+    for s in &agent.servers {
+        let transport = project
+            .settings
+            .mcp_servers
+            .get(s)
+            .map(|c| c.transport.kind())
+            .unwrap_or("?");
+        println!("  server:       {s} ({transport})");
+    }
+    let label = match preflight.status {
+        PreflightStatus::Ok => "ok",
+        PreflightStatus::Error => "ERROR",
+    };
+    println!("  preflight:    {label}: {}", preflight.message);
+}
+
+/// `inference_profile=required (us. eu.)` for `pallas check`.
+fn profile_note(caps: &ModelCapabilities) -> String {
+    let geos: Vec<String> = caps.geo_prefixes.iter().map(|g| format!("{g}.")).collect();
+    match (caps.requires_inference_profile, geos.is_empty()) {
+        (true, _) => format!(" inference_profile=required ({})", geos.join(" ")),
+        (false, false) => format!(" inference_profile=optional ({})", geos.join(" ")),
+        (false, true) => String::new(),
+    }
+}
+
+/// With `cross_region: off`, a plain id of a profile-only model cannot work: say so before
+/// the first call fails, naming the profile id to use.
+fn profile_advice(
+    agent: &crate::config::AgentConfig,
+    bedrock: &BedrockSettings,
+    caps: &ModelCapabilities,
+) -> Option<String> {
+    use crate::model::cross_region::{CrossRegion, profile_id_for};
+    if agent.model.provider != crate::model::Provider::Bedrock
+        || bedrock.cross_region != CrossRegion::Off
+        || !caps.requires_inference_profile
+    {
+        return None;
+    }
+    let region = crate::llm::bedrock::resolve_region(bedrock);
+    let id = &agent.model.model_id;
+    let profile = profile_id_for(id, &region, caps.geo_prefixes)?;
+    Some(format!(
+        "'{id}' is only served through an inference profile and bedrock.cross_region is off: calls will fail with \"on-demand throughput isn't supported\"; use model bedrock.{profile} for {region}, or set cross_region: auto"
+    ))
+}
