@@ -36,14 +36,13 @@ impl Source {
             Value::Null
         } else {
             serde_yaml::from_str::<Value>(&text).map_err(|e| {
-                let (line, column) = e
-                    .location()
-                    .map_or((1, 1), |l| (l.line() + line_offset, l.column()));
+                let (line, column) = syntax_error_position(&e);
+                let line = line + line_offset;
                 ConfigError::Yaml {
                     file: file.to_path_buf(),
                     line,
                     column,
-                    message: e.to_string(),
+                    message: without_marks(&e.to_string()),
                 }
             })?
         };
@@ -55,6 +54,62 @@ impl Source {
         };
         Ok((source, value))
     }
+}
+
+/// Where to send the reader for a YAML syntax error, 1-based. libyaml notices an unclosed
+/// `[`, `{` or quote only at the next token, often on a later line or past the end of the
+/// file; the place to fix is where the unclosed construct opens, which it names as the
+/// error's context ("while parsing a flow sequence at line 5 column 14").
+fn syntax_error_position(error: &serde_yaml::Error) -> (usize, usize) {
+    const OPENED: [&str; 3] = [
+        "while parsing a flow sequence at ",
+        "while parsing a flow mapping at ",
+        "while scanning a quoted scalar at ",
+    ];
+    let message = error.to_string();
+    let opened = OPENED
+        .iter()
+        .find_map(|context| message.split_once(context).map(|(_, at)| at))
+        .and_then(parse_mark);
+    let problem = error.location().map(|l| (l.line(), l.column()));
+    match (opened, problem) {
+        (Some(opened), Some(problem)) if opened < problem => opened,
+        (_, Some(problem)) => problem,
+        (Some(opened), None) => opened,
+        (None, None) => (1, 1),
+    }
+}
+
+/// The message without libyaml's ` at line N column M` marks: they count from the start of
+/// the parsed text (not the file, for front matter) and the position is already in front.
+fn without_marks(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some((before, after)) = rest.split_once(" at line ") {
+        out.push_str(before);
+        let digits = |t: &str| t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let mark_end = after
+            .split_once(" column ")
+            .filter(|(line, _)| !line.is_empty() && digits(line) == 0)
+            .map(|(_, column)| column.trim_start_matches(|c: char| c.is_ascii_digit()));
+        rest = match mark_end {
+            Some(tail) => tail,
+            None => {
+                out.push_str(" at line ");
+                after
+            }
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `line 5 column 14…` → (5, 14).
+fn parse_mark(text: &str) -> Option<(usize, usize)> {
+    let rest = text.strip_prefix("line ")?;
+    let (line, rest) = rest.split_once(" column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 /// Reads a file, mapping I/O failures to [`ConfigError::Read`].
@@ -135,4 +190,37 @@ pub fn dotted(path: &[String]) -> String {
 /// Builds a key path from string slices.
 pub fn key_path(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| p.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn syntax_error_line(text: &str) -> usize {
+        match Source::parse(Path::new("agents.yaml"), text.to_string(), 0, vec![]) {
+            Err(ConfigError::Yaml { line, .. }) => line,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unclosed_bracket_or_quote_is_reported_where_it_opens() {
+        // At the end of the file libyaml notices it one line late, past the last line.
+        let text = "registry_port: 0\nagents:\n  a:\n    port: 1\n    servers: [notes\n";
+        assert_eq!(syntax_error_line(text), 5);
+        let text = "registry_port: 0\nagents:\n  a:\n    servers: [notes\n  b:\n    port: 2\n";
+        assert_eq!(syntax_error_line(text), 4);
+        assert_eq!(syntax_error_line("a: {x: 1\nb: 2\n"), 1);
+        assert_eq!(syntax_error_line("a: 1\nb: \"x\nc: 2\n"), 2);
+        // Other errors keep libyaml's own position, which is the offending line.
+        assert_eq!(syntax_error_line("a: 1\n  b: 2\n"), 2);
+        assert_eq!(syntax_error_line("a:\n  b: 1\n c: 2\n"), 3);
+    }
+
+    #[test]
+    fn a_module_front_matter_error_counts_the_opening_line() {
+        let err = Source::parse(Path::new("a.md"), "x: [1\n".into(), 1, vec![]).unwrap_err();
+        assert!(err.to_string().starts_with("a.md:2:"), "{err}");
+        assert!(!err.to_string().contains("line 1"), "{err}");
+    }
 }
