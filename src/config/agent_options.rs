@@ -2,22 +2,11 @@
 //! `top_p`, `stop_sequences`, `additional_model_request_fields`, `streaming`,
 //! `show_reasoning`). Kept apart from `agents.rs` so the entry validator only calls [`read`].
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
-use super::value::{as_bool, as_f64, as_int, describe, get, scalar_string};
+use super::raw::{Lenient, RawAgent};
+use super::value::{describe, scalar_string};
 use crate::model::ToolChoice;
-
-/// The keys [`read`] understands, for the unknown-key check.
-pub const OPTION_KEYS: [&str; 8] = [
-    "tool_choice",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "stop_sequences",
-    "additional_model_request_fields",
-    "streaming",
-    "show_reasoning",
-];
 
 /// What the agent asks of every model call; `None` leaves the model's default.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,47 +27,43 @@ pub struct AgentOptions {
 
 /// Reads the options from an agent entry. Each problem is reported through
 /// `problem(field, problem, fix)`; a field with a problem keeps its default.
-pub fn read(entry: &Mapping, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentOptions {
+pub fn read(raw: &RawAgent, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentOptions {
     let mut o = AgentOptions::default();
-    if let Some(v) = get(entry, "tool_choice") {
-        match scalar_string(v).map(|s| s.trim().to_string()).as_deref() {
-            Some("auto") => o.tool_choice = ToolChoice::Auto,
-            Some("any") | Some("required") => o.tool_choice = ToolChoice::Any,
-            Some("none") => o.tool_choice = ToolChoice::None,
-            Some(name) if !name.is_empty() => o.tool_choice = ToolChoice::Tool(name.to_string()),
-            _ => problem(
+    if let Some(v) = &raw.tool_choice {
+        match v {
+            Lenient::Fit(choice) => o.tool_choice = choice.clone(),
+            Lenient::Unfit(v) => problem(
                 "tool_choice",
                 &format!("{} is not a tool choice", describe(v)),
                 "use auto, any, none or the name of one tool as the model sees it (server__tool)",
             ),
         }
     }
-    if let Some(v) = get(entry, "max_tokens") {
-        match as_int(v)
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n > 0)
-        {
-            Some(n) => o.max_tokens = Some(n),
-            None => problem(
+    if let Some(v) = &raw.max_tokens {
+        match v {
+            Lenient::Fit(n) if *n > 0 => o.max_tokens = Some(*n),
+            _ => problem(
                 "max_tokens",
-                &format!("{} is not a positive whole number", describe(v)),
+                &format!("{} is not a positive whole number", written(v)),
                 "write the most output tokens per model call, e.g. `max_tokens: 4096`",
             ),
         }
     }
-    for (field, slot) in [("temperature", &mut o.temperature), ("top_p", &mut o.top_p)] {
-        if let Some(v) = get(entry, field) {
-            match as_f64(v).filter(|x| (0.0..=1.0).contains(x)) {
-                Some(x) => *slot = Some(x as f32),
-                None => problem(
-                    field,
-                    &format!("{} is not a number from 0 to 1", describe(v)),
-                    &format!("write e.g. `{field}: 0.2` (Bedrock accepts 0 to 1)"),
-                ),
-            }
+    for (field, value, slot) in [
+        ("temperature", &raw.temperature, &mut o.temperature),
+        ("top_p", &raw.top_p, &mut o.top_p),
+    ] {
+        match value {
+            None => {}
+            Some(Lenient::Fit(x)) if (0.0..=1.0).contains(x) => *slot = Some(*x as f32),
+            Some(v) => problem(
+                field,
+                &format!("{} is not a number from 0 to 1", written(v)),
+                &format!("write e.g. `{field}: 0.2` (Bedrock accepts 0 to 1)"),
+            ),
         }
     }
-    if let Some(v) = get(entry, "stop_sequences") {
+    if let Some(v) = &raw.stop_sequences {
         let list = match v {
             Value::Sequence(items) => items.iter().map(scalar_string).collect::<Option<Vec<_>>>(),
             other => scalar_string(other).map(|s| vec![s]),
@@ -94,7 +79,7 @@ pub fn read(entry: &Mapping, problem: &mut dyn FnMut(&str, &str, &str)) -> Agent
             ),
         }
     }
-    if let Some(v) = get(entry, "additional_model_request_fields") {
+    if let Some(v) = &raw.additional_model_request_fields {
         match serde_json::to_value(v) {
             Ok(json @ serde_json::Value::Object(_)) => {
                 o.additional_model_request_fields = Some(json)
@@ -106,22 +91,20 @@ pub fn read(entry: &Mapping, problem: &mut dyn FnMut(&str, &str, &str)) -> Agent
             ),
         }
     }
-    for (field, slot) in [("streaming", &mut o.streaming)] {
-        if let Some(v) = get(entry, field) {
-            match as_bool(v) {
-                Some(b) => *slot = Some(b),
-                None => problem(
-                    field,
-                    &format!("{} is not true or false", describe(v)),
-                    "write `streaming: false` to use Converse instead of ConverseStream",
-                ),
-            }
+    if let Some(v) = &raw.streaming {
+        match v {
+            Lenient::Fit(b) => o.streaming = Some(*b),
+            Lenient::Unfit(v) => problem(
+                "streaming",
+                &format!("{} is not true or false", describe(v)),
+                "write `streaming: false` to use Converse instead of ConverseStream",
+            ),
         }
     }
-    if let Some(v) = get(entry, "show_reasoning") {
-        match as_bool(v) {
-            Some(b) => o.show_reasoning = b,
-            None => problem(
+    if let Some(v) = &raw.show_reasoning {
+        match v {
+            Lenient::Fit(b) => o.show_reasoning = *b,
+            Lenient::Unfit(v) => problem(
                 "show_reasoning",
                 &format!("{} is not true or false", describe(v)),
                 "write `show_reasoning: true` to return the model's reasoning with the answer",
@@ -131,14 +114,22 @@ pub fn read(entry: &Mapping, problem: &mut dyn FnMut(&str, &str, &str)) -> Agent
     o
 }
 
+/// A lenient number as the user wrote it, for messages about values out of range.
+fn written<T: Into<Value> + Clone>(v: &Lenient<T>) -> String {
+    match v {
+        Lenient::Fit(x) => describe(&x.clone().into()),
+        Lenient::Unfit(v) => describe(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> (AgentOptions, Vec<String>) {
-        let map: Mapping = serde_yaml::from_str(yaml).unwrap();
+        let raw: RawAgent = serde_yaml::from_str(yaml).unwrap();
         let mut problems = Vec::new();
-        let o = read(&map, &mut |f, p, _| problems.push(format!("{f}: {p}")));
+        let o = read(&raw, &mut |f, p, _| problems.push(format!("{f}: {p}")));
         (o, problems)
     }
 

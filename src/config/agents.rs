@@ -10,33 +10,21 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use super::agent_options::{self, AgentOptions, OPTION_KEYS};
+use super::agent_options::{self, AgentOptions};
 use super::env::substitute_value;
 use super::error::ConfigError;
+use super::keys::{KeyCheck, fields_of};
+use super::raw::{ACCEPTED_AGENT_KEYS, Lenient, RawAgent, from_mapping};
 use super::settings::{LoadedSettings, read_capabilities};
 use super::source::{Source, Sources, dotted, read_text};
 use super::types::{AgentConfig, AgentError, DEFAULT_MAX_ITERATIONS, FieldLocation, InstanceScope};
-use super::value::{as_int, describe, get, key_string, scalar_string};
+use super::value::{describe, key_string, scalar_string};
 use crate::model::{ModelCapabilities, ModelSpec};
 
 pub const DEFAULT_INSTRUCTION: &str = "You are a helpful AI agent.";
 pub const DEFAULT_TOOL_NAME: &str = "{agent}";
 /// The tool every agent server exposes besides its own; an agent tool may not shadow it.
 pub const RESERVED_TOOL_NAME: &str = "get_health";
-
-const KNOWN_KEYS: [&str; 11] = [
-    "module",
-    "port",
-    "title",
-    "description",
-    "model",
-    "model_capabilities",
-    "instruction",
-    "servers",
-    "max_iterations",
-    "tool_name",
-    "instance_scope",
-];
 
 /// What the agent pass reads besides the `agents:` mapping itself.
 pub struct AgentsContext<'a> {
@@ -84,7 +72,7 @@ pub fn build_agents(
             }
         };
 
-        let module = match get(&inline, "module") {
+        let module = match &from_mapping::<RawAgent>(&inline).module {
             None => None,
             Some(value) => match load_module(&name, value, &agents_loc, ctx, &mut out.warnings)? {
                 Ok(module) => Some(module),
@@ -106,9 +94,18 @@ pub fn build_agents(
         merged.remove("module");
         let loc = Sources::new(module_source.iter().chain([ctx.agents_source]).collect());
 
+        out.warnings.extend(
+            KeyCheck {
+                known: fields_of::<RawAgent>(),
+                accepted: &ACCEPTED_AGENT_KEYS,
+                path: entry_path.clone(),
+            }
+            .warnings(&merged, &loc),
+        );
+        let raw: RawAgent = from_mapping(&merged);
         let agent = AgentBuilder {
             name: &name,
-            entry: &merged,
+            raw: &raw,
             loc: &loc,
             ctx,
             problems: &mut problems,
@@ -245,7 +242,7 @@ struct Built {
 
 struct AgentBuilder<'a, 'b> {
     name: &'a str,
-    entry: &'a Mapping,
+    raw: &'a RawAgent,
     loc: &'a Sources<'b>,
     ctx: &'a AgentsContext<'b>,
     problems: &'a mut Vec<String>,
@@ -267,28 +264,30 @@ impl AgentBuilder<'_, '_> {
     }
 
     /// An optional text field; non-text values are a problem.
-    fn text(&mut self, field: &str) -> Option<String> {
-        let value = get(self.entry, field)?;
-        let text = scalar_string(value);
-        if text.is_none() {
-            self.problem(
-                field,
-                &format!("is {}, not text", describe(value)),
-                "write it as a single string",
-            );
-        }
-        text
+    fn text(&mut self, field: &str, value: &Option<Lenient<String>>) -> Option<String> {
+        value
+            .as_ref()?
+            .or_problem(|v| {
+                self.problem(
+                    field,
+                    &format!("is {}, not text", describe(v)),
+                    "write it as a single string",
+                )
+            })
+            .cloned()
     }
 
     fn build(mut self, ports: &[(String, u16)], used_servers: &mut BTreeSet<String>) -> Built {
-        self.warn_unknown_keys();
         let port = self.port(ports);
-        let title = self.text("title").unwrap_or_else(|| self.name.to_string());
+        let raw = self.raw;
+        let title = self
+            .text("title", &raw.title)
+            .unwrap_or_else(|| self.name.to_string());
         let description = self
-            .text("description")
+            .text("description", &raw.description)
             .unwrap_or_else(|| format!("Send a message to the {} agent", self.name));
         let instruction = self
-            .text("instruction")
+            .text("instruction", &raw.instruction)
             .unwrap_or_else(|| DEFAULT_INSTRUCTION.to_string());
         let capability_overrides = self.capabilities();
         let model = self.model(capability_overrides.as_ref());
@@ -318,32 +317,8 @@ impl AgentBuilder<'_, '_> {
         Built { config, port }
     }
 
-    fn warn_unknown_keys(&mut self) {
-        for key in self.entry.keys() {
-            let key = key_string(key);
-            if KNOWN_KEYS.contains(&key.as_str()) || OPTION_KEYS.contains(&key.as_str()) {
-                continue;
-            }
-            let fix = match KNOWN_KEYS
-                .iter()
-                .chain(OPTION_KEYS.iter())
-                .find(|k| edit_distance(k, &key) <= 2)
-            {
-                Some(close) => format!("did you mean `{close}`?"),
-                None => format!(
-                    "remove it or fix the spelling (known keys: {})",
-                    KNOWN_KEYS.join(", ")
-                ),
-            };
-            let message = self
-                .loc
-                .message(&self.path(&key), "unknown key, ignored", &fix);
-            self.warnings.push(message);
-        }
-    }
-
     fn port(&mut self, earlier: &[(String, u16)]) -> Option<u16> {
-        let Some(value) = get(self.entry, "port") else {
+        let Some(value) = &self.raw.port else {
             self.problem(
                 "port",
                 "missing",
@@ -351,14 +326,13 @@ impl AgentBuilder<'_, '_> {
             );
             return None;
         };
-        let Some(port) = as_int(value).and_then(|p| u16::try_from(p).ok()) else {
+        let port = *value.or_problem(|v| {
             self.problem(
                 "port",
-                &format!("{} is not a port number (0 to 65535)", describe(value)),
+                &format!("{} is not a port number (0 to 65535)", describe(v)),
                 "write a whole number such as 8201, or 0 for any free port",
-            );
-            return None;
-        };
+            )
+        })?;
         if port != 0 {
             if port == self.ctx.registry_port {
                 self.problem(
@@ -387,7 +361,7 @@ impl AgentBuilder<'_, '_> {
             ));
             return None;
         }
-        match get(self.entry, "model_capabilities") {
+        match &self.raw.model_capabilities {
             None => Some(global.clone()),
             Some(value) => {
                 match read_capabilities(value, self.loc, &self.path("model_capabilities")) {
@@ -406,7 +380,7 @@ impl AgentBuilder<'_, '_> {
         overrides: Option<&crate::model::CapabilityOverrides>,
     ) -> Option<(ModelSpec, FieldLocation)> {
         let settings_loc = self.ctx.settings.locator();
-        let own = self.text("model");
+        let own = self.text("model", &self.raw.model);
         let (raw, loc, path) = match (own, &self.ctx.settings.settings.default_model) {
             (Some(raw), _) => (raw, self.loc.clone(), self.path("model")),
             (None, Some(default)) => (
@@ -463,7 +437,7 @@ impl AgentBuilder<'_, '_> {
     }
 
     fn servers(&mut self, used: &mut BTreeSet<String>) -> Option<Vec<String>> {
-        let names: Vec<String> = match get(self.entry, "servers") {
+        let names: Vec<String> = match &self.raw.servers {
             None => return Some(Vec::new()),
             Some(Value::Sequence(items)) => {
                 let names: Vec<String> = items.iter().filter_map(scalar_string).collect();
@@ -536,28 +510,25 @@ impl AgentBuilder<'_, '_> {
     }
 
     fn max_iterations(&mut self) -> Option<u32> {
-        let Some(value) = get(self.entry, "max_iterations") else {
+        let Some(value) = &self.raw.max_iterations else {
             return Some(DEFAULT_MAX_ITERATIONS);
         };
-        match as_int(value)
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| *n >= 1)
-        {
-            Some(n) => Some(n),
-            None => {
-                self.problem(
-                    "max_iterations",
-                    &format!("{} is not a whole number of at least 1", describe(value)),
-                    &format!("use e.g. {DEFAULT_MAX_ITERATIONS} (tool-use rounds per request)"),
-                );
-                None
-            }
-        }
+        let written = match value {
+            Lenient::Fit(n) if *n >= 1 => return Some(*n),
+            Lenient::Fit(n) => Value::from(*n),
+            Lenient::Unfit(v) => v.clone(),
+        };
+        self.problem(
+            "max_iterations",
+            &format!("{} is not a whole number of at least 1", describe(&written)),
+            &format!("use e.g. {DEFAULT_MAX_ITERATIONS} (tool-use rounds per request)"),
+        );
+        None
     }
 
     fn tool_name(&mut self) -> Option<String> {
         let template = self
-            .text("tool_name")
+            .text("tool_name", &self.raw.tool_name)
             .unwrap_or_else(|| DEFAULT_TOOL_NAME.to_string());
         let tool_name = template.replace("{agent}", self.name);
         let valid_chars = tool_name
@@ -584,7 +555,7 @@ impl AgentBuilder<'_, '_> {
 
     fn options(&mut self) -> AgentOptions {
         let mut problems = Vec::new();
-        let options = agent_options::read(self.entry, &mut |field, problem, fix| {
+        let options = agent_options::read(self.raw, &mut |field, problem, fix| {
             problems.push((field.to_string(), problem.to_string(), fix.to_string()))
         });
         for (field, problem, fix) in problems {
@@ -594,42 +565,19 @@ impl AgentBuilder<'_, '_> {
     }
 
     fn instance_scope(&mut self) -> Option<InstanceScope> {
-        let Some(value) = get(self.entry, "instance_scope") else {
+        let Some(value) = &self.raw.instance_scope else {
             return Some(InstanceScope::default());
         };
-        match scalar_string(value)
-            .map(|s| s.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            Some("shared") => Some(InstanceScope::Shared),
-            Some("connection") => Some(InstanceScope::Connection),
-            Some("request") => Some(InstanceScope::Request),
-            _ => {
+        value
+            .or_problem(|v| {
                 self.problem(
                     "instance_scope",
-                    &format!("{} is not an instance scope", describe(value)),
+                    &format!("{} is not an instance scope", describe(v)),
                     "use one of shared, connection, request",
-                );
-                None
-            }
-        }
+                )
+            })
+            .copied()
     }
-}
-
-/// Levenshtein distance, for "did you mean" hints on misspelled keys.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -644,13 +592,5 @@ mod tests {
         let (front, body) = split_front_matter("Just prose.\n");
         assert_eq!(front, "");
         assert_eq!(body, "Just prose.\n");
-    }
-
-    #[test]
-    fn edit_distance_catches_typos() {
-        assert_eq!(edit_distance("port", "prot"), 2);
-        assert_eq!(edit_distance("model", "modle"), 2);
-        assert_eq!(edit_distance("servers", "server"), 1);
-        assert!(edit_distance("port", "instruction") > 2);
     }
 }

@@ -9,15 +9,17 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use super::agents::{AgentsContext, build_agents, unset_warning};
 use super::env::{parse_dotenv, substitute_value};
 use super::error::ConfigError;
+use super::keys::{KeyCheck, fields_of};
+use super::raw::{Lenient, RawProject, from_mapping};
 use super::settings::{LoadedSettings, load_settings};
 use super::source::{Source, Sources, key_path, read_text};
 use super::types::Project;
-use super::value::{as_int, describe, get, scalar_string};
+use super::value::{describe, scalar_string};
 
 pub const DEFAULT_HOST: &str = "localhost";
 pub const DEFAULT_VERSION: &str = "0.0.0";
@@ -84,19 +86,31 @@ pub fn load_project_with_env(
         warnings.push(unset_warning(&file_loc, &u.path, &u.var));
     }
 
-    let name = get(top, "name")
-        .and_then(scalar_string)
-        .unwrap_or_else(|| folder_name(&root));
-    let version = get(top, "version")
-        .and_then(scalar_string)
-        .unwrap_or_else(|| DEFAULT_VERSION.to_string());
-    let host = get(top, "host")
-        .and_then(scalar_string)
-        .unwrap_or_else(|| DEFAULT_HOST.to_string());
-    let bind = read_bind(top, &loc)?;
-    let registry_port = read_registry_port(top, &loc)?;
-    let agents = match get(top, "agents") {
+    warnings.extend(
+        KeyCheck {
+            known: fields_of::<RawProject>(),
+            accepted: &[],
+            path: vec![],
+        }
+        .warnings(top, &loc),
+    );
+    let raw: RawProject = from_mapping(top);
+    let text = |field: &Option<Lenient<String>>| field.as_ref().and_then(Lenient::fit).cloned();
+    let name = text(&raw.name).unwrap_or_else(|| folder_name(&root));
+    let version = text(&raw.version).unwrap_or_else(|| DEFAULT_VERSION.to_string());
+    let host = text(&raw.host).unwrap_or_else(|| DEFAULT_HOST.to_string());
+    let bind = read_bind(raw.bind.as_ref(), &loc)?;
+    let registry_port = read_registry_port(raw.registry_port.as_ref(), &loc)?;
+    let agents = match &raw.agents {
         Some(Value::Mapping(agents)) => agents,
+        None | Some(Value::Null) => {
+            return Err(invalid(
+                &loc,
+                &key_path(&["agents"]),
+                "missing",
+                "add an `agents:` mapping, e.g. `agents: {jarvis: {port: 8201}}`",
+            ));
+        }
         Some(other) => {
             return Err(invalid(
                 &loc,
@@ -106,14 +120,6 @@ pub fn load_project_with_env(
                     describe(other)
                 ),
                 "write each agent as `name:` with its port and model indented below",
-            ));
-        }
-        None => {
-            return Err(invalid(
-                &loc,
-                &key_path(&["agents"]),
-                "missing",
-                "add an `agents:` mapping, e.g. `agents: {jarvis: {port: 8201}}`",
             ));
         }
     };
@@ -163,8 +169,8 @@ fn folder_name(root: &Path) -> String {
         .unwrap_or_else(|| "pallas".to_string())
 }
 
-fn read_bind(top: &Mapping, loc: &Sources<'_>) -> Result<IpAddr, ConfigError> {
-    let Some(value) = get(top, "bind") else {
+fn read_bind(value: Option<&Value>, loc: &Sources<'_>) -> Result<IpAddr, ConfigError> {
+    let Some(value) = value else {
         return Ok(DEFAULT_BIND);
     };
     scalar_string(value)
@@ -179,26 +185,23 @@ fn read_bind(top: &Mapping, loc: &Sources<'_>) -> Result<IpAddr, ConfigError> {
         })
 }
 
-fn read_registry_port(top: &Mapping, loc: &Sources<'_>) -> Result<u16, ConfigError> {
+fn read_registry_port(value: Option<&Lenient<u16>>, loc: &Sources<'_>) -> Result<u16, ConfigError> {
     let path = key_path(&["registry_port"]);
-    let Some(value) = get(top, "registry_port") else {
-        return Err(invalid(
+    match value {
+        None => Err(invalid(
             loc,
             &path,
             "missing",
             "add `registry_port: 8200` (or 0 for any free port)",
-        ));
-    };
-    as_int(value)
-        .and_then(|p| u16::try_from(p).ok())
-        .ok_or_else(|| {
-            invalid(
-                loc,
-                &path,
-                &format!("{} is not a port number (0 to 65535)", describe(value)),
-                "write a whole number such as 8200, or 0 for any free port",
-            )
-        })
+        )),
+        Some(Lenient::Fit(port)) => Ok(*port),
+        Some(Lenient::Unfit(value)) => Err(invalid(
+            loc,
+            &path,
+            &format!("{} is not a port number (0 to 65535)", describe(value)),
+            "write a whole number such as 8200, or 0 for any free port",
+        )),
+    }
 }
 
 /// Bad server entries no agent uses cannot break anything yet, so they only warn.
