@@ -1,18 +1,19 @@
 //! `bedrock.cross_region` and `bedrock.max_attempts`: how calls reach the model. Invalid
 //! values are fatal — a silently ignored retry or routing setting surprises in production.
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use super::error::ConfigError;
+use super::raw_settings::RawBedrock;
 use super::source::{Sources, key_path};
 use super::types::BedrockSettings;
-use super::value::{as_int, describe, get, scalar_string};
+use super::value::{as_int, describe, scalar_string};
 
 /// More attempts than this only hides an outage behind minutes of backoff.
 pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
 
 pub fn read_connection(
-    bedrock: &Mapping,
+    bedrock: &RawBedrock,
     loc: &Sources<'_>,
     out: &mut BedrockSettings,
 ) -> Result<(), ConfigError> {
@@ -25,7 +26,7 @@ pub fn read_connection(
             message: loc.message(&path, &problem, fix),
         }
     };
-    if let Some(v) = get(bedrock, "cross_region") {
+    if let Some(v) = &bedrock.cross_region {
         let text = match v {
             // YAML 1.1 reads a bare `off` as false.
             Value::Bool(false) => Some("off".to_string()),
@@ -42,7 +43,7 @@ pub fn read_connection(
                 )
             })?;
     }
-    if let Some(v) = get(bedrock, "max_attempts") {
+    if let Some(v) = &bedrock.max_attempts {
         match as_int(v) {
             Some(n) if (1..=i64::from(MAX_ATTEMPTS_LIMIT)).contains(&n) => {
                 out.max_attempts = Some(n as u32);

@@ -3,11 +3,13 @@
 //! A bad value here is fatal (a [`ConfigError`]): every Bedrock agent would run without the
 //! guardrail or cache policy the operator asked for, which is worse than not starting.
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use super::error::ConfigError;
+use super::raw::from_mapping;
+use super::raw_settings::{RawBedrock, RawGuardrail};
 use super::source::{Sources, key_path};
-use super::value::{as_bool, describe, get, scalar_string};
+use super::value::{as_bool, describe, scalar_string};
 
 /// `cache_mode`: where `cachePoint` blocks go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +66,7 @@ pub struct BedrockFeatures {
     pub raw_debug: bool,
 }
 
-pub fn read(bedrock: &Mapping, loc: &Sources<'_>) -> Result<BedrockFeatures, ConfigError> {
+pub fn read(bedrock: &RawBedrock, loc: &Sources<'_>) -> Result<BedrockFeatures, ConfigError> {
     let fail = |field: &[&str], problem: String, fix: &str| {
         let path = key_path(&[&["bedrock"], field].concat());
         let (file, line) = loc.locate(&path);
@@ -76,7 +78,7 @@ pub fn read(bedrock: &Mapping, loc: &Sources<'_>) -> Result<BedrockFeatures, Con
     };
     let text = |v: &Value| scalar_string(v).map(|s| s.trim().to_ascii_lowercase());
     let mut f = BedrockFeatures::default();
-    if let Some(v) = get(bedrock, "cache_mode") {
+    if let Some(v) = &bedrock.cache_mode {
         f.cache_mode = Some(match text(v).as_deref() {
             Some("off") | Some("false") | Some("none") => CacheMode::Off,
             Some("prompt") => CacheMode::Prompt,
@@ -90,7 +92,7 @@ pub fn read(bedrock: &Mapping, loc: &Sources<'_>) -> Result<BedrockFeatures, Con
             }
         });
     }
-    if let Some(v) = get(bedrock, "cache_ttl") {
+    if let Some(v) = &bedrock.cache_ttl {
         f.cache_ttl = Some(match text(v).as_deref() {
             Some("5m") => CacheTtl::FiveMinutes,
             Some("1h") => CacheTtl::OneHour,
@@ -103,7 +105,7 @@ pub fn read(bedrock: &Mapping, loc: &Sources<'_>) -> Result<BedrockFeatures, Con
             }
         });
     }
-    if let Some(v) = get(bedrock, "raw_debug") {
+    if let Some(v) = &bedrock.raw_debug {
         f.raw_debug = as_bool(v).ok_or_else(|| {
             fail(
                 &["raw_debug"],
@@ -112,22 +114,24 @@ pub fn read(bedrock: &Mapping, loc: &Sources<'_>) -> Result<BedrockFeatures, Con
             )
         })?;
     }
-    match get(bedrock, "guardrail") {
+    match &bedrock.guardrail {
         None | Some(Value::Null) => {}
         Some(Value::Mapping(g)) => {
-            let field = |name: &str| {
-                get(g, name)
+            let g: RawGuardrail = from_mapping(g);
+            let field = |value: &Option<Value>| {
+                value
+                    .as_ref()
                     .and_then(scalar_string)
                     .map(|s| s.trim().to_string())
                     .filter(|s| !s.is_empty())
             };
             let fix = "write both, e.g. `guardrail: {id: gr-abc123, version: \"1\"}` (the guardrail id or ARN and its version number or DRAFT)";
-            let id = field("id")
-                .or_else(|| field("identifier"))
+            let id = field(&g.id)
+                .or_else(|| field(&g.identifier))
                 .ok_or_else(|| fail(&["guardrail", "id"], "is missing".into(), fix))?;
-            let version = field("version")
+            let version = field(&g.version)
                 .ok_or_else(|| fail(&["guardrail", "version"], "is missing".into(), fix))?;
-            let trace = match get(g, "trace") {
+            let trace = match &g.trace {
                 None => GuardrailTrace::Disabled,
                 Some(v) => match (as_bool(v), text(v).as_deref()) {
                     (Some(true), _) | (_, Some("enabled")) => GuardrailTrace::Enabled,

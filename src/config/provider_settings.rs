@@ -7,38 +7,45 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
+use super::raw::from_mapping;
+use super::raw_settings::{RawAnthropic, RawGeneric, RawHealth, RawOpenAi, RawSettings};
 use super::source::{Sources, key_path};
 use super::types::{
     AnthropicSettings, DEFAULT_GENERIC_BASE_URL, DEFAULT_PREFLIGHT_INTERVAL, GenericSettings,
     HealthSettings, OpenAiSettings, Secret, Settings,
 };
-use super::value::{as_bool, as_f64, describe, get, key_string, scalar_string};
+use super::value::{as_bool, as_f64, describe, key_string, scalar_string};
 
 /// Reads the provider sections into `settings`. Problems are warnings: a bad provider
 /// option must not stop agents that use other providers.
 pub fn read_provider_settings(
-    map: &Mapping,
+    raw: &RawSettings,
     lookup: &dyn Fn(&str) -> Option<String>,
     loc: &Sources<'_>,
     settings: &mut Settings,
     warnings: &mut Vec<String>,
 ) {
-    let section = |name: &str| get(map, name).and_then(Value::as_mapping);
+    fn section<T: for<'de> serde::Deserialize<'de> + Default>(value: &Option<Value>) -> T {
+        value
+            .as_ref()
+            .and_then(Value::as_mapping)
+            .map(from_mapping)
+            .unwrap_or_default()
+    }
     let env = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     let secret = |v: Option<String>| v.filter(|k| !k.trim().is_empty()).map(Secret);
 
-    let empty = Mapping::new();
-    let a = section("anthropic").unwrap_or(&empty);
+    let a: RawAnthropic = section(&raw.anthropic);
     settings.anthropic = AnthropicSettings {
-        base_url: text(a, "base_url"),
-        api_key: secret(text(a, "api_key").or_else(|| env("ANTHROPIC_API_KEY"))),
-        default_headers: headers(a, &["anthropic"], loc, warnings),
-        cache_mode: text(a, "cache_mode"),
-        cache_ttl: text(a, "cache_ttl"),
-        reasoning: text(a, "reasoning"),
-        mantle: match get(a, "mantle") {
+        base_url: text(&a.base_url),
+        api_key: secret(text(&a.api_key).or_else(|| env("ANTHROPIC_API_KEY"))),
+        default_headers: headers(&a.default_headers, &["anthropic"], loc, warnings),
+        cache_mode: text(&a.cache_mode),
+        cache_ttl: text(&a.cache_ttl),
+        reasoning: text(&a.reasoning),
+        mantle: match &a.mantle {
             None | Some(Value::Null) => None,
             Some(v) => {
                 let parsed = as_bool(v);
@@ -57,25 +64,25 @@ pub fn read_provider_settings(
         },
     };
 
-    let o = section("openai").unwrap_or(&empty);
+    let o: RawOpenAi = section(&raw.openai);
     settings.openai = OpenAiSettings {
-        base_url: text(o, "base_url"),
-        api_key: secret(text(o, "api_key").or_else(|| env("OPENAI_API_KEY"))),
-        default_headers: headers(o, &["openai"], loc, warnings),
-        reasoning_effort: text(o, "reasoning_effort"),
+        base_url: text(&o.base_url),
+        api_key: secret(text(&o.api_key).or_else(|| env("OPENAI_API_KEY"))),
+        default_headers: headers(&o.default_headers, &["openai"], loc, warnings),
+        reasoning_effort: text(&o.reasoning_effort),
     };
 
-    let g = section("generic").unwrap_or(&empty);
+    let g: RawGeneric = section(&raw.generic);
     settings.generic = GenericSettings {
-        base_url: text(g, "base_url")
+        base_url: text(&g.base_url)
             .or_else(|| env("GENERIC_BASE_URL"))
             .unwrap_or_else(|| DEFAULT_GENERIC_BASE_URL.to_string()),
-        api_key: secret(text(g, "api_key")),
+        api_key: secret(text(&g.api_key)),
     };
 
-    let h = section("health").unwrap_or(&empty);
+    let h: RawHealth = section(&raw.health);
     settings.health = HealthSettings {
-        preflight_interval: match get(h, "preflight_interval_seconds") {
+        preflight_interval: match &h.preflight_interval_seconds {
             None | Some(Value::Null) => DEFAULT_PREFLIGHT_INTERVAL,
             Some(v) => match as_f64(v) {
                 Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
@@ -96,8 +103,9 @@ pub fn read_provider_settings(
     };
 }
 
-fn text(map: &Mapping, key: &str) -> Option<String> {
-    get(map, key)
+fn text(value: &Option<Value>) -> Option<String> {
+    value
+        .as_ref()
         .and_then(scalar_string)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -105,14 +113,14 @@ fn text(map: &Mapping, key: &str) -> Option<String> {
 
 /// `default_headers: {Name: value}`; entries that are not text are skipped with a warning.
 fn headers(
-    map: &Mapping,
+    value: &Option<Value>,
     section: &[&str],
     loc: &Sources<'_>,
     warnings: &mut Vec<String>,
 ) -> BTreeMap<String, String> {
     let mut path = key_path(section);
     path.push("default_headers".to_string());
-    match get(map, "default_headers") {
+    match value {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Mapping(m)) => m
             .iter()
@@ -167,8 +175,8 @@ mod tests {
         };
         let mut settings = Settings::default();
         let mut warnings = Vec::new();
-        let map = value.as_mapping().cloned().unwrap_or_default();
-        read_provider_settings(&map, &lookup, &loc, &mut settings, &mut warnings);
+        let raw: RawSettings = from_mapping(&value.as_mapping().cloned().unwrap_or_default());
+        read_provider_settings(&raw, &lookup, &loc, &mut settings, &mut warnings);
         (settings, warnings)
     }
 

@@ -7,17 +7,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
 use super::env::{Unset, substitute_value};
 use super::error::ConfigError;
+use super::mcp_servers::read_servers;
+use super::raw::from_mapping;
+use super::raw_settings::{RawBedrock, RawLogger, RawMcp, RawSettings, unknown_key_warnings};
 use super::source::{Source, Sources, key_path, read_text};
-use super::types::{
-    BedrockSettings, DEFAULT_READ_TIMEOUT, McpServerConfig, McpTransport, Settings,
-};
-use super::value::{as_f64, deep_merge, describe, get, key_string, scalar_string, typed_scalars};
+use super::types::{BedrockSettings, Settings};
+use super::value::{deep_merge, describe, scalar_string, typed_scalars};
 use crate::model::CapabilityOverrides;
 
 pub const CONFIG_NAMES: [&str; 3] = [
@@ -158,72 +158,61 @@ pub fn load_settings(
     let mut server_warnings = Vec::new();
     {
         let loc = Sources::new(loaded.sources.iter().collect());
+        server_warnings.extend(unknown_key_warnings(&map, &loc));
+        let raw: RawSettings = from_mapping(&map);
         let s = &mut loaded.settings;
-        s.default_model = get(&map, "default_model").and_then(scalar_string);
-        match get(&map, "model_capabilities")
+        s.default_model = raw.default_model.as_ref().and_then(scalar_string);
+        match raw
+            .model_capabilities
+            .as_ref()
             .map(|v| read_capabilities(v, &loc, &key_path(&["model_capabilities"])))
         {
             Some(Ok(caps)) => s.model_capabilities = caps,
             Some(Err(e)) => loaded.capabilities_error = Some(e),
             None => {}
         }
-        if let Some(Value::Mapping(bedrock)) = get(&map, "bedrock") {
-            let text = |k: &str| get(bedrock, k).and_then(scalar_string);
+        if let Some(Value::Mapping(bedrock)) = &raw.bedrock {
+            let bedrock: RawBedrock = from_mapping(bedrock);
+            let text = |v: &Option<Value>| v.as_ref().and_then(scalar_string);
             s.bedrock = BedrockSettings {
-                region: text("region"),
-                profile: text("profile"),
-                reasoning: text("reasoning"),
-                endpoint_url: text("endpoint_url"),
+                region: text(&bedrock.region),
+                profile: text(&bedrock.profile),
+                reasoning: text(&bedrock.reasoning),
+                endpoint_url: text(&bedrock.endpoint_url),
                 ..BedrockSettings::default()
             };
-            super::bedrock_connection::read_connection(bedrock, &loc, &mut s.bedrock)?;
-            s.bedrock.features = super::bedrock_options::read(bedrock, &loc)?;
+            super::bedrock_connection::read_connection(&bedrock, &loc, &mut s.bedrock)?;
+            s.bedrock.features = super::bedrock_options::read(&bedrock, &loc)?;
         }
         super::provider_settings::read_provider_settings(
-            &map,
+            &raw,
             lookup,
             &loc,
             s,
             &mut server_warnings,
         );
-        if let Some(Value::Mapping(logger)) = get(&map, "logger") {
-            s.log_level = get(logger, "level").and_then(scalar_string);
+        if let Some(Value::Mapping(logger)) = &raw.logger {
+            s.log_level = from_mapping::<RawLogger>(logger)
+                .level
+                .as_ref()
+                .and_then(scalar_string);
         }
-        let servers = get(&map, "mcp")
+        let servers = raw
+            .mcp
+            .as_ref()
             .and_then(Value::as_mapping)
-            .and_then(|mcp| get(mcp, "servers"));
-        match servers {
-            Some(Value::Mapping(servers)) => {
-                for (key, entry) in servers {
-                    let name = key_string(key);
-                    match read_server(&name, entry, root, &loc, &mut server_warnings) {
-                        Ok(server) => {
-                            s.mcp_servers.insert(name, server);
-                        }
-                        Err(message) => {
-                            loaded.server_errors.insert(name, message);
-                        }
-                    }
-                }
-            }
-            Some(other) => server_warnings.push(loc.message(
-                &key_path(&["mcp", "servers"]),
-                &format!(
-                    "is {}, not a mapping of server names to entries",
-                    describe(other)
-                ),
-                "write each server as `name:` with its command or url below it",
-            )),
-            None => {}
-        }
+            .and_then(|mcp| from_mapping::<RawMcp>(mcp).servers);
+        read_servers(
+            servers.as_ref(),
+            root,
+            &loc,
+            &mut s.mcp_servers,
+            &mut loaded.server_errors,
+            &mut server_warnings,
+        );
     }
     warnings.extend(server_warnings);
     Ok(loaded)
-}
-
-/// `path` made absolute against the process's current folder (as given when that fails).
-pub fn absolute_or_same(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `model_capabilities` (config-wide or per agent), lenient about substituted strings.
@@ -245,189 +234,5 @@ pub fn read_capabilities(
             &e.to_string(),
             "use true/false for vision, reasoning, prompt_caching, streaming_with_tools, documents and whole numbers for context_window, max_output_tokens",
         )
-    })
-}
-
-/// One `mcp.servers.<name>` entry. `Err` holds the full message for agents that use it.
-fn read_server(
-    name: &str,
-    entry: &Value,
-    root: &Path,
-    loc: &Sources<'_>,
-    warnings: &mut Vec<String>,
-) -> Result<McpServerConfig, String> {
-    let path = |field: &str| {
-        let mut p = key_path(&["mcp", "servers", name]);
-        if !field.is_empty() {
-            p.push(field.to_string());
-        }
-        p
-    };
-    let Value::Mapping(map) = entry else {
-        return Err(loc.message(
-            &path(""),
-            &format!("is {}, not a mapping", describe(entry)),
-            "give the server a `command` (stdio) or `url` (Streamable HTTP)",
-        ));
-    };
-    let text = |field: &str| -> Result<Option<String>, String> {
-        match get(map, field) {
-            None => Ok(None),
-            Some(v) => scalar_string(v).map(Some).ok_or_else(|| {
-                loc.message(
-                    &path(field),
-                    &format!("is {}, not text", describe(v)),
-                    "write it as a single string",
-                )
-            }),
-        }
-    };
-    let string_map = |field: &str| -> Result<BTreeMap<String, String>, String> {
-        match get(map, field) {
-            None => Ok(BTreeMap::new()),
-            Some(Value::Mapping(m)) => m
-                .iter()
-                .map(|(k, v)| {
-                    let key = key_string(k);
-                    let value = if v.is_null() {
-                        Some(String::new())
-                    } else {
-                        scalar_string(v)
-                    };
-                    value.map(|v| (key.clone(), v)).ok_or_else(|| {
-                        let mut p = path(field);
-                        p.push(key);
-                        loc.message(
-                            &p,
-                            &format!("is {}, not text", describe(v)),
-                            "write the value as a string",
-                        )
-                    })
-                })
-                .collect(),
-            Some(v) => Err(loc.message(
-                &path(field),
-                &format!("is {}, not a mapping", describe(v)),
-                "write it as `NAME: value` lines",
-            )),
-        }
-    };
-
-    let command = text("command")?;
-    let url = text("url")?;
-    let transport = match text("transport")?.map(|t| t.trim().to_ascii_lowercase()) {
-        Some(t) if t == "stdio" => "stdio",
-        Some(t) if t == "http" => "http",
-        Some(t) if t == "sse" => {
-            return Err(loc.message(
-                &path("transport"),
-                "SSE is not supported",
-                "use Streamable HTTP: `transport: http` with the server's `url`",
-            ));
-        }
-        Some(t) => {
-            return Err(loc.message(
-                &path("transport"),
-                &format!("'{t}' is not a transport"),
-                "use `stdio` (with `command`) or `http` (Streamable HTTP, with `url`)",
-            ));
-        }
-        None => match (&command, &url) {
-            (Some(_), Some(_)) => {
-                warnings.push(loc.message(
-                    &path(""),
-                    "has both `command` and `url` and no `transport`, so `url` (Streamable HTTP) is used",
-                    "set `transport: http` or `transport: stdio` to say which you mean",
-                ));
-                "http"
-            }
-            (None, Some(_)) => "http",
-            (Some(_), None) => "stdio",
-            (None, None) => {
-                return Err(loc.message(
-                    &path(""),
-                    "needs `command` (stdio) or `url` (Streamable HTTP)",
-                    "add one of them",
-                ));
-            }
-        },
-    };
-
-    let transport = if transport == "stdio" {
-        let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
-            return Err(loc.message(
-                &path("command"),
-                "is missing for a stdio server",
-                "set `command` to the program to run",
-            ));
-        };
-        let args = match get(map, "args") {
-            None => Vec::new(),
-            Some(Value::Sequence(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    scalar_string(item).ok_or_else(|| {
-                        let mut p = path("args");
-                        p.push(format!("[{i}]"));
-                        loc.message(
-                            &p,
-                            &format!("is {}, not text", describe(item)),
-                            "write each argument as a string",
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(v) => {
-                return Err(loc.message(
-                    &path("args"),
-                    &format!("is {}, not a list", describe(v)),
-                    "write it as a list, e.g. `args: [\"-y\", \"server\"]`",
-                ));
-            }
-        };
-        McpTransport::Stdio {
-            command,
-            args,
-            env: string_map("env")?,
-            // Absolute, so the child's cwd and its program path do not both resolve
-            // against a relative `--config` folder.
-            cwd: text("cwd")?.map(|cwd| absolute_or_same(&root.join(cwd))),
-        }
-    } else {
-        let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
-            return Err(loc.message(
-                &path("url"),
-                "is missing for an http server",
-                "set `url` to the server's Streamable HTTP endpoint",
-            ));
-        };
-        McpTransport::Http {
-            url,
-            headers: string_map("headers")?,
-        }
-    };
-
-    let read_timeout = match get(map, "read_timeout_seconds") {
-        None => DEFAULT_READ_TIMEOUT,
-        Some(v) => match as_f64(v) {
-            Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
-            _ => {
-                return Err(loc.message(
-                    &path("read_timeout_seconds"),
-                    &format!("{} is not a positive number of seconds", describe(v)),
-                    &format!(
-                        "use e.g. 60, or remove it for the default of {} s",
-                        DEFAULT_READ_TIMEOUT.as_secs()
-                    ),
-                ));
-            }
-        },
-    };
-
-    Ok(McpServerConfig {
-        name: name.to_string(),
-        transport,
-        read_timeout,
     })
 }
