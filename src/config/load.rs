@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::agents::{AgentsContext, build_agents, unset_warning};
+use super::agents::{AgentsContext, build_agents};
 use super::env::{parse_dotenv, substitute_value};
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
+use super::modules::unset_warning;
 use super::raw::{Lenient, RawProject, from_mapping};
 use super::settings::{LoadedSettings, load_settings};
 use super::source::{Source, Sources, key_path, read_text};

@@ -4,6 +4,7 @@
 //! confined to one agent are [`AgentError`]s in [`Project::agent_errors`]. Every message
 //! reads `{file}:{line}: {field path}: {problem}; {fix}`.
 
+mod agent_fields;
 mod agent_options;
 mod agents;
 mod bedrock_connection;
@@ -14,6 +15,7 @@ mod keys;
 mod load;
 mod locate;
 mod mcp_servers;
+mod modules;
 mod provider_settings;
 mod raw;
 mod raw_settings;
