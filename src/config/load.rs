@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::agents::{AgentsContext, build_agents};
-use super::env::{parse_dotenv, substitute_value};
+use super::env::parse_dotenv;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
 use super::modules::unset_warning;
@@ -62,18 +62,17 @@ pub fn load_project_with_env(
     let lookup = |name: &str| env(name).or_else(|| dotenv_all.get(name).cloned());
 
     let mut warnings = Vec::new();
-    let (source, mut doc) = Source::parse(agents_file, text, 0, vec![])?;
-    let loc = Sources::new(vec![&source]);
+    let (mut source, mut doc) = Source::parse(agents_file, text, 0, vec![])?;
     let Value::Mapping(_) = &doc else {
         return Err(invalid(
-            &loc,
+            &Sources::new(vec![&source]),
             &[],
             &format!("is {}, not a mapping", describe(&doc)),
             "start agents.yaml with `name:`, `registry_port:` and `agents:` lines",
         ));
     };
-    let mut unset = Vec::new();
-    substitute_value(&mut doc, &lookup, &mut vec![], &mut unset);
+    let unset = source.substitute(&mut doc, &lookup);
+    let loc = Sources::new(vec![&source]);
     warnings.extend(unset.iter().map(|u| unset_warning(&loc, &u.path, &u.var)));
     let Value::Mapping(top) = &doc else {
         unreachable!("checked above")
@@ -793,5 +792,36 @@ mcp:
                 && warnings.contains("set model_capabilities"),
             "{warnings}"
         );
+    }
+
+    #[test]
+    fn a_bad_value_from_a_variable_names_the_variable_not_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "agents.yaml",
+            &format!("registry_port: 0\nagents:\n  a:\n    port: ${{PORT}}\n    model: {MODEL}\n"),
+        );
+        let p = load(dir.path(), &[("PORT", "s3cr3t-Zq7")]).unwrap();
+        let msg = messages(&p);
+        assert!(
+            msg.contains("agents.yaml:4: agents.a.port: the value of ${PORT} is not a port number"),
+            "{msg}"
+        );
+        assert!(!msg.contains("s3cr3t"), "{msg}");
+
+        write(
+            dir.path(),
+            "fastagent.config.yaml",
+            "bedrock:\n  cache_mode: ${MODE}\n",
+        );
+        let err = load(dir.path(), &[("MODE", "s3cr3t-Zq7")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bedrock.cache_mode: the value of ${MODE} is not a cache mode"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
     }
 }

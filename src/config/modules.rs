@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use serde_yaml::{Mapping, Value};
 
 use super::agents::AgentsContext;
-use super::env::substitute_value;
 use super::error::ConfigError;
 use super::source::{Source, Sources, read_text};
 use super::value::{describe, scalar_string};
@@ -40,7 +39,7 @@ pub fn load_module(
     let md_file = base.with_extension("md");
     let prefix = vec!["agents".to_string(), name.to_string()];
 
-    let (source, mut value, body) = if yaml_file.is_file() {
+    let (mut source, mut value, body) = if yaml_file.is_file() {
         let (source, value) = Source::parse(&yaml_file, read_text(&yaml_file)?, 0, prefix.clone())?;
         (source, value, None)
     } else if md_file.is_file() {
@@ -59,8 +58,7 @@ pub fn load_module(
         )));
     };
 
-    let mut unset = Vec::new();
-    substitute_value(&mut value, ctx.lookup, &mut prefix.clone(), &mut unset);
+    let unset = source.substitute(&mut value, ctx.lookup);
     let module_loc = Sources::new(vec![&source]);
     warnings.extend(
         unset

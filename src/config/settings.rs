@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use super::env::{Unset, substitute_value};
+use super::env::Unset;
 use super::error::ConfigError;
 use super::mcp_servers::read_servers;
 use super::raw::from_mapping;
@@ -98,7 +98,7 @@ fn read_settings_file(
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<(PathBuf, Unset)>,
 ) -> Result<(Source, Value), ConfigError> {
-    let (source, mut value) = Source::parse(path, read_text(path)?, 0, vec![])?;
+    let (mut source, mut value) = Source::parse(path, read_text(path)?, 0, vec![])?;
     if value.is_null() {
         value = Value::Mapping(Mapping::new());
     }
@@ -113,8 +113,7 @@ fn read_settings_file(
             ),
         });
     }
-    let mut found = Vec::new();
-    substitute_value(&mut value, lookup, &mut vec![], &mut found);
+    let found = source.substitute(&mut value, lookup);
     unset.extend(found.into_iter().map(|u| (path.to_path_buf(), u)));
     Ok((source, value))
 }

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use super::env::{Unset, substitute_value};
 use super::error::ConfigError;
 use super::locate::find_key_line;
+use super::value::key_string;
 
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -22,6 +24,9 @@ pub struct Source {
     /// Key path at which this file's top level sits in the merged document (a module file
     /// for agent `jarvis` sits at `agents.jarvis`).
     pub prefix: Vec<String>,
+    /// Values that came through `${VAR}`: key path → (as written, as substituted). A
+    /// message about such a value names the variable instead of echoing what may be a secret.
+    pub substituted: Vec<(Vec<String>, String, String)>,
 }
 
 impl Source {
@@ -51,8 +56,60 @@ impl Source {
             text,
             line_offset,
             prefix,
+            substituted: Vec::new(),
         };
         Ok((source, value))
+    }
+
+    /// Substitutes `${VAR}` in `value` (this file's document), remembering which values
+    /// changed. Returns the variables left unset.
+    pub fn substitute(
+        &mut self,
+        value: &mut Value,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Unset> {
+        let written = value.clone();
+        let mut unset = Vec::new();
+        substitute_value(value, lookup, &mut self.prefix.clone(), &mut unset);
+        record_changes(
+            &written,
+            value,
+            &mut self.prefix.clone(),
+            &mut self.substituted,
+        );
+        unset
+    }
+}
+
+/// Every string that differs between `before` and `after`, with its key path.
+fn record_changes(
+    before: &Value,
+    after: &Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<(Vec<String>, String, String)>,
+) {
+    match (before, after) {
+        (Value::String(written), Value::String(now)) if written != now => {
+            out.push((path.clone(), written.clone(), now.clone()));
+        }
+        (Value::Sequence(a), Value::Sequence(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                path.push(format!("[{i}]"));
+                record_changes(x, y, path, out);
+                path.pop();
+            }
+        }
+        (Value::Mapping(a), Value::Mapping(b)) => {
+            for (k, x) in a {
+                if let Some(y) = b.get(k) {
+                    path.push(key_string(k));
+                    record_changes(x, y, path, out);
+                    path.pop();
+                }
+            }
+        }
+        (Value::Tagged(a), Value::Tagged(b)) => record_changes(&a.value, &b.value, path, out),
+        _ => {}
     }
 }
 
@@ -168,7 +225,33 @@ impl<'a> Sources<'a> {
 
     /// The standard message: `{file}:{line}: {field path}: {problem}; {fix}`.
     pub fn message(&self, path: &[String], problem: &str, fix: &str) -> String {
+        let problem = self.without_substituted_value(path, problem);
         format!("{}: {}: {problem}; {fix}", self.at(path), dotted(path))
+    }
+
+    /// `problem` with a quoted value that came from `${VAR}` replaced by the reference as
+    /// written: the variable is what the reader must fix, and its value may be a secret.
+    fn without_substituted_value(&self, path: &[String], problem: &str) -> String {
+        let found = self
+            .files
+            .iter()
+            .flat_map(|s| &s.substituted)
+            .find(|(p, _, now)| p == path && !now.is_empty());
+        let Some((_, written, now)) = found else {
+            return problem.to_string();
+        };
+        let reference = written
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|inner| !inner.contains(['$', '}']));
+        let named = match reference {
+            Some(inner) => format!(
+                "the value of ${{{}}}",
+                inner.split(':').next().unwrap_or(inner)
+            ),
+            None => format!("'{written}' after substitution"),
+        };
+        problem.replace(&format!("'{now}'"), &named)
     }
 }
 
@@ -215,6 +298,36 @@ mod tests {
         // Other errors keep libyaml's own position, which is the offending line.
         assert_eq!(syntax_error_line("a: 1\n  b: 2\n"), 2);
         assert_eq!(syntax_error_line("a:\n  b: 1\n c: 2\n"), 3);
+    }
+
+    #[test]
+    fn a_value_from_a_variable_is_named_by_the_variable_not_echoed() {
+        let text = "port: ${PORT}\nurl: http://${HOST}/x\nname: ${NAME:plain}\n";
+        let (mut source, mut value) =
+            Source::parse(Path::new("agents.yaml"), text.into(), 0, vec![]).unwrap();
+        let env = |name: &str| match name {
+            "PORT" => Some("s3cr3t".to_string()),
+            "HOST" => Some("h0st".to_string()),
+            _ => None,
+        };
+        assert!(source.substitute(&mut value, &env).is_empty());
+        let loc = Sources::new(vec![&source]);
+        assert_eq!(
+            loc.message(
+                &key_path(&["port"]),
+                "'s3cr3t' is not a port number",
+                "fix it"
+            ),
+            "agents.yaml:1: port: the value of ${PORT} is not a port number; fix it"
+        );
+        assert_eq!(
+            loc.message(&key_path(&["url"]), "'http://h0st/x' is bad", "fix it"),
+            "agents.yaml:2: url: 'http://${HOST}/x' after substitution is bad; fix it"
+        );
+        assert_eq!(
+            loc.message(&key_path(&["name"]), "'plain' is bad", "fix it"),
+            "agents.yaml:3: name: the value of ${NAME} is bad; fix it"
+        );
     }
 
     #[test]
