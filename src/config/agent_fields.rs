@@ -144,7 +144,8 @@ impl AgentBuilder<'_, '_> {
         match &self.raw.model_capabilities {
             None => Some(global.clone()),
             Some(value) => {
-                match read_capabilities(value, self.loc, &self.path("model_capabilities")) {
+                let path = self.path("model_capabilities");
+                match read_capabilities(value, self.loc, &path, self.warnings) {
                     Ok(own) => Some(own.over(global)),
                     Err(message) => {
                         self.problems.push(message);

@@ -824,4 +824,27 @@ mcp:
         );
         assert!(!err.contains("s3cr3t"), "{err}");
     }
+
+    #[test]
+    fn capability_keys_are_checked_and_a_bad_value_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "agents.yaml",
+            &format!(
+                "registry_port: 0\nagents:\n  a:\n    port: 0\n    model: {MODEL}\n    model_capabilities:\n      vison: true\n  b:\n    port: 0\n    model: {MODEL}\n    model_capabilities:\n      context_window: 10\n      vision: maybe\n"
+            ),
+        );
+        let p = load(dir.path(), &[]).unwrap();
+        let warnings = p.warnings.join("\n");
+        assert!(
+            warnings.contains("agents.yaml:7: agents.a.model_capabilities.vison: unknown key, ignored; did you mean `vision`?"),
+            "{warnings}"
+        );
+        let msg = messages(&p);
+        assert!(
+            msg.contains("agents.yaml:13: agents.b.model_capabilities.vision: invalid type"),
+            "{msg}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::env::Unset;
 use super::error::ConfigError;
+use super::keys::{KeyCheck, fields_of};
 use super::mcp_servers::read_servers;
 use super::raw::from_mapping;
 use super::raw_settings::{RawBedrock, RawLogger, RawMcp, RawSettings, unknown_key_warnings};
@@ -161,11 +162,14 @@ pub fn load_settings(
         let raw: RawSettings = from_mapping(&map);
         let s = &mut loaded.settings;
         s.default_model = raw.default_model.as_ref().and_then(scalar_string);
-        match raw
-            .model_capabilities
-            .as_ref()
-            .map(|v| read_capabilities(v, &loc, &key_path(&["model_capabilities"])))
-        {
+        match raw.model_capabilities.as_ref().map(|v| {
+            read_capabilities(
+                v,
+                &loc,
+                &key_path(&["model_capabilities"]),
+                &mut server_warnings,
+            )
+        }) {
             Some(Ok(caps)) => s.model_capabilities = caps,
             Some(Err(e)) => loaded.capabilities_error = Some(e),
             None => {}
@@ -215,22 +219,34 @@ pub fn load_settings(
 }
 
 /// `model_capabilities` (config-wide or per agent), lenient about substituted strings.
+/// A misspelt key is a warning; a value of the wrong type names its own key and line.
 pub fn read_capabilities(
     value: &Value,
     loc: &Sources<'_>,
     path: &[String],
+    warnings: &mut Vec<String>,
 ) -> Result<CapabilityOverrides, String> {
-    if !value.is_mapping() {
+    let Value::Mapping(map) = value else {
         return Err(loc.message(
             path,
             &format!("is {}, not a mapping", describe(value)),
             "write e.g. `model_capabilities: {vision: true, context_window: 200000}`",
         ));
-    }
-    serde_yaml::from_value(typed_scalars(value.clone())).map_err(|e| {
+    };
+    warnings.extend(
+        KeyCheck {
+            known: fields_of::<CapabilityOverrides>(),
+            accepted: &[],
+            path: path.to_vec(),
+        }
+        .warnings(map, loc),
+    );
+    serde_path_to_error::deserialize(typed_scalars(value.clone())).map_err(|e| {
+        let mut field = path.to_vec();
+        field.extend(e.path().iter().map(|segment| segment.to_string()));
         loc.message(
-            path,
-            &e.to_string(),
+            &field,
+            &e.inner().to_string(),
             "use true/false for vision, reasoning, prompt_caching, streaming_with_tools, documents and whole numbers for context_window, max_output_tokens",
         )
     })
