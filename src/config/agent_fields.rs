@@ -294,14 +294,15 @@ impl AgentBuilder<'_, '_> {
         let Some(value) = &self.raw.max_iterations else {
             return Some(DEFAULT_MAX_ITERATIONS);
         };
-        let written = match value {
-            Lenient::Fit(n) if *n >= 1 => return Some(*n),
-            Lenient::Fit(n) => Value::from(*n),
-            Lenient::Unfit(v) => v.clone(),
-        };
+        if let Some(n) = value.fit().filter(|n| **n >= 1) {
+            return Some(*n);
+        }
         self.problem(
             "max_iterations",
-            &format!("{} is not a whole number of at least 1", describe(&written)),
+            &format!(
+                "{} is not a whole number of at least 1",
+                describe(&value.written)
+            ),
             &format!("use e.g. {DEFAULT_MAX_ITERATIONS} (tool-use rounds per request)"),
         );
         None

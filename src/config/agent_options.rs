@@ -4,7 +4,7 @@
 
 use serde_yaml::Value;
 
-use super::raw::{Lenient, RawAgent};
+use super::raw::RawAgent;
 use super::value::{describe, scalar_string};
 use crate::model::ToolChoice;
 
@@ -30,21 +30,21 @@ pub struct AgentOptions {
 pub fn read(raw: &RawAgent, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentOptions {
     let mut o = AgentOptions::default();
     if let Some(v) = &raw.tool_choice {
-        match v {
-            Lenient::Fit(choice) => o.tool_choice = choice.clone(),
-            Lenient::Unfit(v) => problem(
+        match v.fit() {
+            Some(choice) => o.tool_choice = choice.clone(),
+            None => problem(
                 "tool_choice",
-                &format!("{} is not a tool choice", describe(v)),
+                &format!("{} is not a tool choice", describe(&v.written)),
                 "use auto, any, none or the name of one tool as the model sees it (server__tool)",
             ),
         }
     }
     if let Some(v) = &raw.max_tokens {
-        match v {
-            Lenient::Fit(n) if *n > 0 => o.max_tokens = Some(*n),
+        match v.fit() {
+            Some(n) if *n > 0 => o.max_tokens = Some(*n),
             _ => problem(
                 "max_tokens",
-                &format!("{} is not a positive whole number", written(v)),
+                &format!("{} is not a positive whole number", describe(&v.written)),
                 "write the most output tokens per model call, e.g. `max_tokens: 4096`",
             ),
         }
@@ -53,12 +53,12 @@ pub fn read(raw: &RawAgent, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentO
         ("temperature", &raw.temperature, &mut o.temperature),
         ("top_p", &raw.top_p, &mut o.top_p),
     ] {
-        match value {
-            None => {}
-            Some(Lenient::Fit(x)) if (0.0..=1.0).contains(x) => *slot = Some(*x as f32),
-            Some(v) => problem(
+        let Some(v) = value else { continue };
+        match v.fit() {
+            Some(x) if (0.0..=1.0).contains(x) => *slot = Some(*x as f32),
+            _ => problem(
                 field,
-                &format!("{} is not a number from 0 to 1", written(v)),
+                &format!("{} is not a number from 0 to 1", describe(&v.written)),
                 &format!("write e.g. `{field}: 0.2` (Bedrock accepts 0 to 1)"),
             ),
         }
@@ -92,34 +92,26 @@ pub fn read(raw: &RawAgent, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentO
         }
     }
     if let Some(v) = &raw.streaming {
-        match v {
-            Lenient::Fit(b) => o.streaming = Some(*b),
-            Lenient::Unfit(v) => problem(
+        match v.fit() {
+            Some(b) => o.streaming = Some(*b),
+            None => problem(
                 "streaming",
-                &format!("{} is not true or false", describe(v)),
+                &format!("{} is not true or false", describe(&v.written)),
                 "write `streaming: false` to use Converse instead of ConverseStream",
             ),
         }
     }
     if let Some(v) = &raw.show_reasoning {
-        match v {
-            Lenient::Fit(b) => o.show_reasoning = *b,
-            Lenient::Unfit(v) => problem(
+        match v.fit() {
+            Some(b) => o.show_reasoning = *b,
+            None => problem(
                 "show_reasoning",
-                &format!("{} is not true or false", describe(v)),
+                &format!("{} is not true or false", describe(&v.written)),
                 "write `show_reasoning: true` to return the model's reasoning with the answer",
             ),
         }
     }
     o
-}
-
-/// A lenient number as the user wrote it, for messages about values out of range.
-fn written<T: Into<Value> + Clone>(v: &Lenient<T>) -> String {
-    match v {
-        Lenient::Fit(x) => describe(&x.clone().into()),
-        Lenient::Unfit(v) => describe(v),
-    }
 }
 
 #[cfg(test)]

@@ -194,11 +194,13 @@ fn read_registry_port(value: Option<&Lenient<u16>>, loc: &Sources<'_>) -> Result
             "missing",
             "add `registry_port: 8200` (or 0 for any free port)",
         )),
-        Some(Lenient::Fit(port)) => Ok(*port),
-        Some(Lenient::Unfit(value)) => Err(invalid(
+        Some(Lenient {
+            value: Some(port), ..
+        }) => Ok(*port),
+        Some(Lenient { written, .. }) => Err(invalid(
             loc,
             &path,
-            &format!("{} is not a port number (0 to 65535)", describe(value)),
+            &format!("{} is not a port number (0 to 65535)", describe(written)),
             "write a whole number such as 8200, or 0 for any free port",
         )),
     }

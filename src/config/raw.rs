@@ -66,43 +66,38 @@ pub struct RawAgent {
     pub show_reasoning: Option<Lenient<bool>>,
 }
 
-/// A value read as `T` when it fits, else kept as written for the error message.
+/// A value read as `T` when it fits, with what was written kept for messages.
 ///
 /// `${VAR}` substitution turns every value into text, so numbers and bools are accepted as
 /// strings spelling them (as pydantic does for fast-agent).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Lenient<T> {
-    Fit(T),
-    Unfit(Value),
+pub struct Lenient<T> {
+    /// `None` when the written value does not read as `T`.
+    pub value: Option<T>,
+    pub written: Value,
 }
 
 impl<T> Lenient<T> {
     /// The value when it fit; a misfit reads as absent (for fields with a quiet default).
     pub fn fit(&self) -> Option<&T> {
-        match self {
-            Lenient::Fit(value) => Some(value),
-            Lenient::Unfit(_) => None,
-        }
+        self.value.as_ref()
     }
 
     /// The value, or `problem(written)` when it did not fit.
     pub fn or_problem(&self, problem: impl FnOnce(&Value)) -> Option<&T> {
-        match self {
-            Lenient::Fit(value) => Some(value),
-            Lenient::Unfit(written) => {
-                problem(written);
-                None
-            }
+        if self.value.is_none() {
+            problem(&self.written);
         }
+        self.value.as_ref()
     }
 }
 
 impl<'de, T: FromYaml> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        Ok(match T::from_yaml(&value) {
-            Some(fit) => Lenient::Fit(fit),
-            None => Lenient::Unfit(value),
+        let written = Value::deserialize(deserializer)?;
+        Ok(Lenient {
+            value: T::from_yaml(&written),
+            written,
         })
     }
 }
@@ -176,23 +171,23 @@ mod tests {
     use super::*;
     use crate::config::keys::fields_of;
 
+    fn fit<T: Clone>(field: &Option<Lenient<T>>) -> Option<T> {
+        field.as_ref().and_then(|l| l.value.clone())
+    }
+
     #[test]
     fn substituted_strings_fit_numbers_and_bools_and_misfits_are_kept() {
         let raw: RawAgent = serde_yaml::from_str(
             "port: \"8201\"\nstreaming: \"FALSE\"\nmax_iterations: lots\ntitle: 5\ninstance_scope: Shared\n",
         )
         .unwrap();
-        assert_eq!(raw.port, Some(Lenient::Fit(8201)));
-        assert_eq!(raw.streaming, Some(Lenient::Fit(false)));
-        assert_eq!(
-            raw.max_iterations,
-            Some(Lenient::Unfit(Value::String("lots".into())))
-        );
-        assert_eq!(raw.title, Some(Lenient::Fit("5".into())));
-        assert_eq!(
-            raw.instance_scope,
-            Some(Lenient::Fit(InstanceScope::Shared))
-        );
+        assert_eq!(fit(&raw.port), Some(8201));
+        assert_eq!(fit(&raw.streaming), Some(false));
+        let iterations = raw.max_iterations.unwrap();
+        assert_eq!(iterations.value, None);
+        assert_eq!(iterations.written, Value::String("lots".into()));
+        assert_eq!(fit(&raw.title), Some("5".to_string()));
+        assert_eq!(fit(&raw.instance_scope), Some(InstanceScope::Shared));
         assert_eq!(raw.model, None);
     }
 
