@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{AgentConfig, AgentError, Project, Settings};
+use crate::config::{AgentConfig, AgentError, Diagnostic, Project, Settings};
 use crate::llm::{LlmProvider, ProviderOverrides, build_provider};
 use crate::model::{ModelCapabilities, Provider};
 
@@ -27,11 +27,8 @@ pub struct AssembledAgent {
 
 /// Resolves the agent's capabilities and applies the provider rules. `Err` is this agent's
 /// problem, worded like every config message (`{file}:{line}: {field}: {problem}; {fix}`).
-pub fn plan_agent(project: &Project, config: &AgentConfig) -> Result<AgentPlan, AgentError> {
-    let fail = |problem: String| AgentError {
-        agent: config.name.clone(),
-        message: config.model_at.message(&problem),
-    };
+pub fn plan_agent(project: &Project, config: &AgentConfig) -> Result<AgentPlan, Diagnostic> {
+    let fail = |problem: String| config.model_at.diagnostic(&problem).for_agent(&config.name);
     if let Some(problem) = crate::llm::mantle::startup_problem(&config.model, &project.settings) {
         return Err(fail(problem));
     }
@@ -64,7 +61,10 @@ pub fn validate_project(project: &mut Project) {
     for config in agents {
         match plan_agent(project, &config) {
             Ok(_) => project.agents.push(config),
-            Err(error) => project.agent_errors.push(error),
+            Err(problem) => {
+                project.agent_errors.push(AgentError::from(&problem));
+                project.diagnostics.push(problem);
+            }
         }
     }
 }
@@ -74,7 +74,7 @@ pub async fn assemble_agent(
     project: &Project,
     config: &AgentConfig,
     overrides: &ProviderOverrides,
-) -> Result<AssembledAgent, AgentError> {
+) -> Result<AssembledAgent, Diagnostic> {
     let plan = plan_agent(project, config)?;
     let llm = build_provider(
         &plan.config.model,

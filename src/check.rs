@@ -38,7 +38,7 @@ pub async fn report(project: &Project, overrides: &ProviderOverrides) -> CheckRe
                 let preflight = assembled.llm.preflight().await;
                 report.agents.push((assembled.plan, preflight));
             }
-            Err(error) => report.errors.push(error),
+            Err(problem) => report.errors.push(AgentError::from(&problem)),
         }
     }
     report

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::assembly::{AssembledAgent, assemble_agent};
-use crate::config::{AgentConfig, AgentError, Project};
+use crate::config::{AgentConfig, AgentError, Diagnostic, Project};
 use crate::llm::ProviderOverrides;
 use crate::mcp::agent_server::{AgentRuntime, allowed_hosts, serve_agent};
 use crate::mcp::downstream::ServerPool;
@@ -92,7 +92,8 @@ impl Fleet {
         for runtime in prepared {
             let runtime = match runtime {
                 Ok(runtime) => runtime,
-                Err(error) => {
+                Err(problem) => {
+                    let error = AgentError::from(&problem);
                     tracing::error!(agent = %error.agent, "{}", error.message);
                     failed.push(FailedAgent {
                         name: error.agent,
@@ -199,7 +200,7 @@ async fn prepare_agent(
     config: &AgentConfig,
     pool: &ServerPool,
     overrides: &ProviderOverrides,
-) -> Result<Arc<AgentRuntime>, AgentError> {
+) -> Result<Arc<AgentRuntime>, Diagnostic> {
     let AssembledAgent { plan, llm } = assemble_agent(project, config, overrides).await?;
     let preflight = llm.preflight().await;
     if preflight.status != crate::llm::PreflightStatus::Ok {

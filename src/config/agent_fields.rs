@@ -7,6 +7,7 @@ use serde_yaml::Value;
 
 use super::agent_options::{self, AgentOptions};
 use super::agents::{AgentsContext, DEFAULT_INSTRUCTION, DEFAULT_TOOL_NAME, RESERVED_TOOL_NAME};
+use super::diagnostic::Diagnostic;
 use super::raw::{Lenient, RawAgent};
 use super::settings::read_capabilities;
 use super::source::{Sources, dotted};
@@ -25,8 +26,8 @@ pub struct AgentBuilder<'a, 'b> {
     pub raw: &'a RawAgent,
     pub loc: &'a Sources<'b>,
     pub ctx: &'a AgentsContext<'b>,
-    pub problems: &'a mut Vec<String>,
-    pub warnings: &'a mut Vec<String>,
+    pub problems: &'a mut Vec<Diagnostic>,
+    pub warnings: &'a mut Vec<Diagnostic>,
 }
 
 impl AgentBuilder<'_, '_> {
@@ -39,8 +40,8 @@ impl AgentBuilder<'_, '_> {
     }
 
     fn problem(&mut self, field: &str, problem: &str, fix: &str) {
-        let message = self.loc.message(&self.path(field), problem, fix);
-        self.problems.push(message);
+        let problem = self.loc.diagnostic(&self.path(field), problem, fix);
+        self.problems.push(problem);
     }
 
     /// An optional text field; non-text values are a problem.
@@ -136,9 +137,7 @@ impl AgentBuilder<'_, '_> {
     fn capabilities(&mut self) -> Option<crate::model::CapabilityOverrides> {
         let global = &self.ctx.settings.settings.model_capabilities;
         if let Some(error) = &self.ctx.settings.capabilities_error {
-            self.problems.push(format!(
-                "config-wide model_capabilities is invalid: {error}"
-            ));
+            self.problems.push(error.clone());
             return None;
         }
         match &self.raw.model_capabilities {
@@ -147,8 +146,8 @@ impl AgentBuilder<'_, '_> {
                 let path = self.path("model_capabilities");
                 match read_capabilities(value, self.loc, &path, self.warnings) {
                     Ok(own) => Some(own.over(global)),
-                    Err(message) => {
-                        self.problems.push(message);
+                    Err(problem) => {
+                        self.problems.push(problem);
                         None
                     }
                 }
@@ -186,14 +185,14 @@ impl AgentBuilder<'_, '_> {
                     &overrides.cloned().unwrap_or_default(),
                 );
                 if !caps.known {
-                    self.warnings.push(loc.message(
+                    self.warnings.push(loc.diagnostic(
                         &path,
                         &format!(
                             "model '{}' is not in Pallas's capability table, so conservative defaults are used (agent {})",
                             spec.model_id, self.name
                         ),
                         "set model_capabilities (vision, context_window, max_output_tokens, …) to describe it",
-                    ));
+                    ).warning());
                 }
                 let (file, line) = loc.locate(&path);
                 let path = dotted(&path);
@@ -202,16 +201,12 @@ impl AgentBuilder<'_, '_> {
             Err(error) => {
                 let error = error.to_string();
                 // Most ModelSpecError messages carry their own fix after a `;`.
-                let message = if error.contains(';') {
-                    format!("{}: {}: {error}", loc.at(&path), dotted(&path))
+                let fix = if error.contains(';') {
+                    ""
                 } else {
-                    loc.message(
-                        &path,
-                        &error,
-                        "write it as provider.model-id[?reasoning=…], e.g. bedrock.us.anthropic.claude-sonnet-4-6",
-                    )
+                    "write it as provider.model-id[?reasoning=…], e.g. bedrock.us.anthropic.claude-sonnet-4-6"
                 };
-                self.problems.push(message);
+                self.problems.push(loc.diagnostic(&path, &error, fix));
                 None
             }
         }

@@ -11,13 +11,14 @@ use std::path::Path;
 use serde_yaml::{Mapping, Value};
 
 use super::agent_fields::AgentBuilder;
+use super::diagnostic::Diagnostic;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
 use super::modules::load_module;
 use super::raw::{ACCEPTED_AGENT_KEYS, RawAgent, from_mapping};
 use super::settings::LoadedSettings;
 use super::source::{Source, Sources};
-use super::types::{AgentConfig, AgentError};
+use super::types::AgentConfig;
 use super::value::{describe, key_string};
 
 pub const DEFAULT_INSTRUCTION: &str = "You are a helpful AI agent.";
@@ -37,8 +38,9 @@ pub struct AgentsContext<'a> {
 #[derive(Debug, Default)]
 pub struct AgentsOutcome {
     pub agents: Vec<AgentConfig>,
-    pub errors: Vec<AgentError>,
-    pub warnings: Vec<String>,
+    /// Each names its agent.
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
     /// Server names referenced by any agent entry, valid or not (unused bad servers only warn).
     pub used_servers: BTreeSet<String>,
 }
@@ -61,7 +63,7 @@ pub fn build_agents(
             Value::Null => Mapping::new(),
             Value::Mapping(m) => m.clone(),
             other => {
-                problems.push(agents_loc.message(
+                problems.push(agents_loc.diagnostic(
                     &entry_path,
                     &format!("is {}, not a mapping", describe(other)),
                     "write the agent's settings (port, model, …) indented below its name",
@@ -122,10 +124,7 @@ pub fn build_agents(
     Ok(out)
 }
 
-fn push_errors(out: &mut AgentsOutcome, agent: &str, problems: Vec<String>) {
+fn push_errors(out: &mut AgentsOutcome, agent: &str, problems: Vec<Diagnostic>) {
     out.errors
-        .extend(problems.into_iter().map(|message| AgentError {
-            agent: agent.to_string(),
-            message,
-        }));
+        .extend(problems.into_iter().map(|problem| problem.for_agent(agent)));
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use serde_yaml::Mapping;
 
+use super::diagnostic::Diagnostic;
 use super::source::Sources;
 use super::value::key_string;
 
@@ -59,7 +60,7 @@ pub struct KeyCheck<'a> {
 impl KeyCheck<'_> {
     /// One warning per key of `map` that is neither known nor accepted:
     /// `{file}:{line}: {path}.{key}: unknown key, ignored; did you mean `{close}`?`.
-    pub fn warnings(&self, map: &Mapping, loc: &Sources<'_>) -> Vec<String> {
+    pub fn warnings(&self, map: &Mapping, loc: &Sources<'_>) -> Vec<Diagnostic> {
         map.keys()
             .map(key_string)
             .filter(|key| !self.known.contains(&key.as_str()))
@@ -74,7 +75,8 @@ impl KeyCheck<'_> {
                 };
                 let mut path = self.path.clone();
                 path.push(key);
-                loc.message(&path, "unknown key, ignored", &fix)
+                loc.diagnostic(&path, "unknown key, ignored", &fix)
+                    .warning()
             })
             .collect()
     }
@@ -145,7 +147,11 @@ mod tests {
             accepted: &["sampling"],
             path: prefix,
         };
-        let warnings = check.warnings(value.as_mapping().unwrap(), &Sources::new(vec![&source]));
+        let warnings: Vec<String> = check
+            .warnings(value.as_mapping().unwrap(), &Sources::new(vec![&source]))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             warnings,
             [

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::agents::{AgentsContext, build_agents};
+use super::diagnostic::{Diagnostic, Severity};
 use super::env::parse_dotenv;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
@@ -19,7 +20,7 @@ use super::modules::unset_warning;
 use super::raw::{Lenient, RawProject, from_mapping};
 use super::settings::{LoadedSettings, load_settings};
 use super::source::{Source, Sources, key_path, read_text};
-use super::types::Project;
+use super::types::{AgentError, Project};
 use super::value::{describe, scalar_string};
 
 pub const DEFAULT_HOST: &str = "localhost";
@@ -136,6 +137,7 @@ pub fn load_project_with_env(
     )?;
     warnings.extend(outcome.warnings);
     warnings.extend(unused_bad_servers(&settings, &outcome.used_servers));
+    let diagnostics: Vec<Diagnostic> = outcome.errors.into_iter().chain(warnings).collect();
 
     Ok(Project {
         root,
@@ -146,9 +148,18 @@ pub fn load_project_with_env(
         bind,
         registry_port,
         agents: outcome.agents,
-        agent_errors: outcome.errors,
+        agent_errors: diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(AgentError::from)
+            .collect(),
         settings: settings.settings,
-        warnings,
+        warnings: diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(ToString::to_string)
+            .collect(),
+        diagnostics,
         dotenv,
     })
 }
@@ -210,13 +221,18 @@ fn read_registry_port(value: Option<&Lenient<u16>>, loc: &Sources<'_>) -> Result
 fn unused_bad_servers(
     settings: &LoadedSettings,
     used: &std::collections::BTreeSet<String>,
-) -> Vec<String> {
+) -> Vec<Diagnostic> {
     settings
         .server_errors
         .iter()
         .filter(|(name, _)| !used.contains(*name))
-        .map(|(_, message)| {
-            format!("{message} (no agent uses this server, so this is only a warning)")
+        .map(|(_, problem)| Diagnostic {
+            fix: format!(
+                "{} (no agent uses this server, so this is only a warning)",
+                problem.fix
+            )
+            .into(),
+            ..problem.clone().warning()
         })
         .collect()
 }
@@ -848,5 +864,40 @@ mcp:
             msg.contains("agents.yaml:13: agents.b.model_capabilities.vision: invalid type"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn findings_are_kept_structured_with_severity_agent_line_field_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "agents.yaml",
+            &format!(
+                "registry_port: 0\nagents:\n  a:\n    port: 0\n    model: {MODEL}\n    max_iterations: 0\n    prot: 1\n"
+            ),
+        );
+        let p = load(dir.path(), &[]).unwrap();
+        let file = dir.path().join("agents.yaml");
+        let error = Diagnostic {
+            severity: Severity::Error,
+            agent: Some("a".into()),
+            file: file.clone().into(),
+            line: 6,
+            field: "agents.a.max_iterations".into(),
+            problem: "0 is not a whole number of at least 1".into(),
+            fix: "use e.g. 20 (tool-use rounds per request)".into(),
+        };
+        let warning = Diagnostic {
+            severity: Severity::Warning,
+            agent: None,
+            file: file.into(),
+            line: 7,
+            field: "agents.a.prot".into(),
+            problem: "unknown key, ignored".into(),
+            fix: "did you mean `port`?".into(),
+        };
+        assert_eq!(p.diagnostics, [error.clone(), warning.clone()]);
+        assert_eq!(p.agent_errors[0].message, error.to_string());
+        assert_eq!(p.warnings, [warning.to_string()]);
     }
 }

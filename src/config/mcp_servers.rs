@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::diagnostic::Diagnostic;
 use super::raw::from_mapping;
 use super::raw_settings::RawServer;
 use super::source::{Sources, key_path};
@@ -19,8 +20,8 @@ pub fn read_servers(
     root: &Path,
     loc: &Sources<'_>,
     servers: &mut BTreeMap<String, McpServerConfig>,
-    errors: &mut BTreeMap<String, String>,
-    warnings: &mut Vec<String>,
+    errors: &mut BTreeMap<String, Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
 ) {
     match section {
         None | Some(Value::Null) => {}
@@ -37,14 +38,17 @@ pub fn read_servers(
                 }
             }
         }
-        Some(other) => warnings.push(loc.message(
-            &key_path(&["mcp", "servers"]),
-            &format!(
-                "is {}, not a mapping of server names to entries",
-                describe(other)
-            ),
-            "write each server as `name:` with its command or url below it",
-        )),
+        Some(other) => warnings.push(
+            loc.diagnostic(
+                &key_path(&["mcp", "servers"]),
+                &format!(
+                    "is {}, not a mapping of server names to entries",
+                    describe(other)
+                ),
+                "write each server as `name:` with its command or url below it",
+            )
+            .warning(),
+        ),
     }
 }
 
@@ -59,8 +63,8 @@ fn read_server(
     entry: &Value,
     root: &Path,
     loc: &Sources<'_>,
-    warnings: &mut Vec<String>,
-) -> Result<McpServerConfig, String> {
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<McpServerConfig, Diagnostic> {
     let path = |field: &str| {
         let mut p = key_path(&["mcp", "servers", name]);
         if !field.is_empty() {
@@ -69,18 +73,18 @@ fn read_server(
         p
     };
     let Value::Mapping(entry_map) = entry else {
-        return Err(loc.message(
+        return Err(loc.diagnostic(
             &path(""),
             &format!("is {}, not a mapping", describe(entry)),
             "give the server a `command` (stdio) or `url` (Streamable HTTP)",
         ));
     };
     let raw: RawServer = from_mapping(entry_map);
-    let text = |field: &str, value: &Option<Value>| -> Result<Option<String>, String> {
+    let text = |field: &str, value: &Option<Value>| -> Result<Option<String>, Diagnostic> {
         match value {
             None => Ok(None),
             Some(v) => scalar_string(v).map(Some).ok_or_else(|| {
-                loc.message(
+                loc.diagnostic(
                     &path(field),
                     &format!("is {}, not text", describe(v)),
                     "write it as a single string",
@@ -89,7 +93,7 @@ fn read_server(
         }
     };
     let string_map =
-        |field: &str, value: &Option<Value>| -> Result<BTreeMap<String, String>, String> {
+        |field: &str, value: &Option<Value>| -> Result<BTreeMap<String, String>, Diagnostic> {
             match value {
                 None => Ok(BTreeMap::new()),
                 Some(Value::Mapping(m)) => m
@@ -104,7 +108,7 @@ fn read_server(
                         value.map(|v| (key.clone(), v)).ok_or_else(|| {
                             let mut p = path(field);
                             p.push(key);
-                            loc.message(
+                            loc.diagnostic(
                                 &p,
                                 &format!("is {}, not text", describe(v)),
                                 "write the value as a string",
@@ -112,7 +116,7 @@ fn read_server(
                         })
                     })
                     .collect(),
-                Some(v) => Err(loc.message(
+                Some(v) => Err(loc.diagnostic(
                     &path(field),
                     &format!("is {}, not a mapping", describe(v)),
                     "write it as `NAME: value` lines",
@@ -127,14 +131,14 @@ fn read_server(
         Some(t) if t == "stdio" => "stdio",
         Some(t) if t == "http" => "http",
         Some(t) if t == "sse" => {
-            return Err(loc.message(
+            return Err(loc.diagnostic(
                 &path("transport"),
                 "SSE is not supported",
                 "use Streamable HTTP: `transport: http` with the server's `url`",
             ));
         }
         Some(t) => {
-            return Err(loc.message(
+            return Err(loc.diagnostic(
                 &path("transport"),
                 &format!("'{t}' is not a transport"),
                 "use `stdio` (with `command`) or `http` (Streamable HTTP, with `url`)",
@@ -142,17 +146,20 @@ fn read_server(
         }
         None => match (&command, &url) {
             (Some(_), Some(_)) => {
-                warnings.push(loc.message(
+                warnings.push(
+                loc.diagnostic(
                     &path(""),
                     "has both `command` and `url` and no `transport`, so `url` (Streamable HTTP) is used",
                     "set `transport: http` or `transport: stdio` to say which you mean",
-                ));
+                )
+                .warning(),
+                );
                 "http"
             }
             (None, Some(_)) => "http",
             (Some(_), None) => "stdio",
             (None, None) => {
-                return Err(loc.message(
+                return Err(loc.diagnostic(
                     &path(""),
                     "needs `command` (stdio) or `url` (Streamable HTTP)",
                     "add one of them",
@@ -163,7 +170,7 @@ fn read_server(
 
     let transport = if transport == "stdio" {
         let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
-            return Err(loc.message(
+            return Err(loc.diagnostic(
                 &path("command"),
                 "is missing for a stdio server",
                 "set `command` to the program to run",
@@ -178,7 +185,7 @@ fn read_server(
                     scalar_string(item).ok_or_else(|| {
                         let mut p = path("args");
                         p.push(format!("[{i}]"));
-                        loc.message(
+                        loc.diagnostic(
                             &p,
                             &format!("is {}, not text", describe(item)),
                             "write each argument as a string",
@@ -187,7 +194,7 @@ fn read_server(
                 })
                 .collect::<Result<_, _>>()?,
             Some(v) => {
-                return Err(loc.message(
+                return Err(loc.diagnostic(
                     &path("args"),
                     &format!("is {}, not a list", describe(v)),
                     "write it as a list, e.g. `args: [\"-y\", \"server\"]`",
@@ -204,7 +211,7 @@ fn read_server(
         }
     } else {
         let Some(url) = url.filter(|u| !u.trim().is_empty()) else {
-            return Err(loc.message(
+            return Err(loc.diagnostic(
                 &path("url"),
                 "is missing for an http server",
                 "set `url` to the server's Streamable HTTP endpoint",
@@ -221,7 +228,7 @@ fn read_server(
         Some(v) => match as_f64(v) {
             Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
             _ => {
-                return Err(loc.message(
+                return Err(loc.diagnostic(
                     &path("read_timeout_seconds"),
                     &format!("{} is not a positive number of seconds", describe(v)),
                     &format!(

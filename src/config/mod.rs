@@ -9,6 +9,7 @@ mod agent_options;
 mod agents;
 mod bedrock_connection;
 mod bedrock_options;
+mod diagnostic;
 mod env;
 mod error;
 mod keys;
@@ -29,6 +30,7 @@ pub use agents::{DEFAULT_INSTRUCTION, RESERVED_TOOL_NAME};
 pub use bedrock_options::{
     BedrockFeatures, CacheMode, CacheTtl, GuardrailSettings, GuardrailTrace,
 };
+pub use diagnostic::{Diagnostic, Severity};
 pub use env::{parse_dotenv, substitute_str};
 pub use error::ConfigError;
 pub use load::{DEFAULT_BIND, DEFAULT_HOST, DEFAULT_VERSION, load_project, load_project_with_env};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_yaml::{Mapping, Value};
 
 use super::agents::AgentsContext;
+use super::diagnostic::{Diagnostic, Severity};
 use super::error::ConfigError;
 use super::source::{Source, Sources, read_text};
 use super::value::{describe, scalar_string};
@@ -17,8 +18,8 @@ pub fn load_module(
     value: &Value,
     loc: &Sources<'_>,
     ctx: &AgentsContext<'_>,
-    warnings: &mut Vec<String>,
-) -> Result<Result<(Source, Mapping), String>, ConfigError> {
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<Result<(Source, Mapping), Diagnostic>, ConfigError> {
     let path = vec!["agents".to_string(), name.to_string(), "module".to_string()];
     let module = scalar_string(value).unwrap_or_default();
     let parts: Vec<&str> = module.split('.').collect();
@@ -26,7 +27,7 @@ pub fn load_module(
         .iter()
         .any(|p| p.is_empty() || p.contains(['/', '\\']))
     {
-        return Ok(Err(loc.message(
+        return Ok(Err(loc.diagnostic(
             &path,
             &format!("{} is not a module name", describe(value)),
             "write it as dotted names below the agents.yaml folder, e.g. `module: agents.jarvis` for agents/jarvis.yaml",
@@ -47,7 +48,7 @@ pub fn load_module(
         let (source, value) = Source::parse(&md_file, front, 1, prefix.clone())?;
         (source, value, Some(body))
     } else {
-        return Ok(Err(loc.message(
+        return Ok(Err(loc.diagnostic(
             &path,
             &format!(
                 "module '{module}' not found (tried {} and {})",
@@ -70,12 +71,15 @@ pub fn load_module(
         Value::Null => Mapping::new(),
         Value::Mapping(map) => map,
         other => {
-            return Ok(Err(format!(
-                "{}:{}: agents.{name}: module file is {}, not a mapping; write the agent's settings as `key: value` lines",
-                source.file.display(),
-                1 + source.line_offset,
-                describe(&other)
-            )));
+            return Ok(Err(Diagnostic {
+                severity: Severity::Error,
+                agent: Some(name.into()),
+                file: source.file.clone().into(),
+                line: 1 + source.line_offset,
+                field: format!("agents.{name}").into(),
+                problem: format!("module file is {}, not a mapping", describe(&other)).into(),
+                fix: "write the agent's settings as `key: value` lines".into(),
+            }));
         }
     };
     // A markdown card's body is the instruction: prose reads better outside YAML. It is
@@ -104,12 +108,13 @@ fn split_front_matter(text: &str) -> (String, String) {
 }
 
 /// Warning for a `${VAR}` left as written.
-pub fn unset_warning(loc: &Sources<'_>, path: &[String], var: &str) -> String {
-    loc.message(
+pub fn unset_warning(loc: &Sources<'_>, path: &[String], var: &str) -> Diagnostic {
+    loc.diagnostic(
         path,
         &format!("${{{var}}} is not set and has no default, so it is left as written"),
         &format!("set {var} in the environment or .env, or write ${{{var}:default}}"),
     )
+    .warning()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
+use super::diagnostic::Diagnostic;
 use super::raw::from_mapping;
 use super::raw_settings::{RawAnthropic, RawGeneric, RawHealth, RawOpenAi, RawSettings};
 use super::source::{Sources, key_path};
@@ -25,7 +26,7 @@ pub fn read_provider_settings(
     lookup: &dyn Fn(&str) -> Option<String>,
     loc: &Sources<'_>,
     settings: &mut Settings,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) {
     fn section<T: for<'de> serde::Deserialize<'de> + Default>(value: &Option<Value>) -> T {
         value
@@ -50,14 +51,17 @@ pub fn read_provider_settings(
             Some(v) => {
                 let parsed = as_bool(v);
                 if parsed.is_none() {
-                    warnings.push(loc.message(
-                        &key_path(&["anthropic", "mantle"]),
-                        &format!(
-                            "{} is not true or false, so Mantle mode is detected from base_url",
-                            describe(v)
-                        ),
-                        "write `mantle: true` or `mantle: false`, or remove it",
-                    ));
+                    warnings.push(
+                        loc.diagnostic(
+                            &key_path(&["anthropic", "mantle"]),
+                            &format!(
+                                "{} is not true or false, so Mantle mode is detected from base_url",
+                                describe(v)
+                            ),
+                            "write `mantle: true` or `mantle: false`, or remove it",
+                        )
+                        .warning(),
+                    );
                 }
                 parsed
             }
@@ -87,7 +91,8 @@ pub fn read_provider_settings(
             Some(v) => match as_f64(v) {
                 Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
                 _ => {
-                    warnings.push(loc.message(
+                    warnings.push(
+                        loc.diagnostic(
                         &key_path(&["health", "preflight_interval_seconds"]),
                         &format!(
                             "{} is not a positive number of seconds, so the default of {} s is used",
@@ -95,7 +100,9 @@ pub fn read_provider_settings(
                             DEFAULT_PREFLIGHT_INTERVAL.as_secs()
                         ),
                         "use e.g. 300",
-                    ));
+                        )
+                        .warning(),
+                    );
                     DEFAULT_PREFLIGHT_INTERVAL
                 }
             },
@@ -116,7 +123,7 @@ fn headers(
     value: &Option<Value>,
     section: &[&str],
     loc: &Sources<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> BTreeMap<String, String> {
     let mut path = key_path(section);
     path.push("default_headers".to_string());
@@ -129,24 +136,30 @@ fn headers(
                 None => {
                     let mut p = path.clone();
                     p.push(key_string(k));
-                    warnings.push(loc.message(
-                        &p,
-                        &format!("is {}, not text, so the header is not sent", describe(v)),
-                        "write the header value as a string",
-                    ));
+                    warnings.push(
+                        loc.diagnostic(
+                            &p,
+                            &format!("is {}, not text, so the header is not sent", describe(v)),
+                            "write the header value as a string",
+                        )
+                        .warning(),
+                    );
                     None
                 }
             })
             .collect(),
         Some(v) => {
-            warnings.push(loc.message(
-                &path,
-                &format!(
-                    "is {}, not a mapping, so no extra headers are sent",
-                    describe(v)
-                ),
-                "write it as `Header-Name: value` lines",
-            ));
+            warnings.push(
+                loc.diagnostic(
+                    &path,
+                    &format!(
+                        "is {}, not a mapping, so no extra headers are sent",
+                        describe(v)
+                    ),
+                    "write it as `Header-Name: value` lines",
+                )
+                .warning(),
+            );
             BTreeMap::new()
         }
     }
@@ -177,7 +190,7 @@ mod tests {
         let mut warnings = Vec::new();
         let raw: RawSettings = from_mapping(&value.as_mapping().cloned().unwrap_or_default());
         read_provider_settings(&raw, &lookup, &loc, &mut settings, &mut warnings);
-        (settings, warnings)
+        (settings, warnings.iter().map(ToString::to_string).collect())
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+use super::diagnostic::Diagnostic;
 use super::keys::{KeyCheck, fields_of};
 use super::source::{Sources, key_path};
 use super::value::{get, key_string};
@@ -188,7 +189,7 @@ pub const ACCEPTED_SERVER_KEYS: &[&str] = &[
 ];
 
 /// Unknown-key warnings for every settings mapping Pallas reads.
-pub fn unknown_key_warnings(map: &Mapping, loc: &Sources<'_>) -> Vec<String> {
+pub fn unknown_key_warnings(map: &Mapping, loc: &Sources<'_>) -> Vec<Diagnostic> {
     let check = |known, accepted, path: &[&str], map: &Mapping| {
         KeyCheck {
             known,
@@ -255,6 +256,9 @@ mod tests {
         let (source, value) =
             Source::parse(Path::new("fastagent.config.yaml"), text.into(), 0, vec![]).unwrap();
         unknown_key_warnings(value.as_mapping().unwrap(), &Sources::new(vec![&source]))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]

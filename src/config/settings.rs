@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
+use super::diagnostic::Diagnostic;
 use super::env::Unset;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
@@ -34,10 +35,10 @@ pub struct LoadedSettings {
     pub settings: Settings,
     /// Config then secrets (those that exist), for locating settings keys.
     pub sources: Vec<Source>,
-    /// Invalid `mcp.servers` entries: name → full message.
-    pub server_errors: BTreeMap<String, String>,
-    /// Invalid config-wide `model_capabilities`: every agent fails with this message.
-    pub capabilities_error: Option<String>,
+    /// Invalid `mcp.servers` entries: name → what is wrong.
+    pub server_errors: BTreeMap<String, Diagnostic>,
+    /// Invalid config-wide `model_capabilities`: every agent fails with this.
+    pub capabilities_error: Option<Diagnostic>,
 }
 
 impl LoadedSettings {
@@ -124,7 +125,7 @@ fn read_settings_file(
 pub fn load_settings(
     root: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
     unset: &mut Vec<(PathBuf, Unset)>,
 ) -> Result<LoadedSettings, ConfigError> {
     let config_file = find_config(root);
@@ -224,10 +225,10 @@ pub fn read_capabilities(
     value: &Value,
     loc: &Sources<'_>,
     path: &[String],
-    warnings: &mut Vec<String>,
-) -> Result<CapabilityOverrides, String> {
+    warnings: &mut Vec<Diagnostic>,
+) -> Result<CapabilityOverrides, Diagnostic> {
     let Value::Mapping(map) = value else {
-        return Err(loc.message(
+        return Err(loc.diagnostic(
             path,
             &format!("is {}, not a mapping", describe(value)),
             "write e.g. `model_capabilities: {vision: true, context_window: 200000}`",
@@ -244,7 +245,7 @@ pub fn read_capabilities(
     serde_path_to_error::deserialize(typed_scalars(value.clone())).map_err(|e| {
         let mut field = path.to_vec();
         field.extend(e.path().iter().map(|segment| segment.to_string()));
-        loc.message(
+        loc.diagnostic(
             &field,
             &e.inner().to_string(),
             "use true/false for vision, reasoning, prompt_caching, streaming_with_tools, documents and whole numbers for context_window, max_output_tokens",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use super::diagnostic::{Diagnostic, Severity};
 use super::env::{Unset, substitute_value};
 use super::error::ConfigError;
 use super::locate::find_key_line;
@@ -217,16 +218,23 @@ impl<'a> Sources<'a> {
         }
     }
 
-    /// `{file}:{line}` of `path`.
-    pub fn at(&self, path: &[String]) -> String {
+    /// An error about `path`, located in the file that supplied it.
+    pub fn diagnostic(&self, path: &[String], problem: &str, fix: &str) -> Diagnostic {
         let (file, line) = self.locate(path);
-        format!("{}:{line}", file.display())
+        Diagnostic {
+            severity: Severity::Error,
+            agent: None,
+            file: file.into(),
+            line,
+            field: dotted(path).into(),
+            problem: self.without_substituted_value(path, problem).into(),
+            fix: fix.into(),
+        }
     }
 
     /// The standard message: `{file}:{line}: {field path}: {problem}; {fix}`.
     pub fn message(&self, path: &[String], problem: &str, fix: &str) -> String {
-        let problem = self.without_substituted_value(path, problem);
-        format!("{}: {}: {problem}; {fix}", self.at(path), dotted(path))
+        self.diagnostic(path, problem, fix).to_string()
     }
 
     /// `problem` with a quoted value that came from `${VAR}` replaced by the reference as

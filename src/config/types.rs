@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::diagnostic::{Diagnostic, Severity};
 use crate::model::{CapabilityOverrides, CrossRegion, ModelSpec};
 
 /// Everything `pallas serve` and `pallas check` need, already validated.
@@ -26,8 +27,11 @@ pub struct Project {
     /// `pallas check` fails on them.
     pub agent_errors: Vec<AgentError>,
     pub settings: Settings,
-    /// Non-fatal findings (unset `${VAR}` without default, unknown model, …).
+    /// Non-fatal findings (unset `${VAR}` without default, unknown model, …), rendered.
     pub warnings: Vec<String>,
+    /// Every finding of the validation pass, structured: the agent errors, then the
+    /// warnings (`agent_errors` and `warnings` are these, rendered).
+    pub diagnostics: Vec<Diagnostic>,
     /// Variables from `.env` that the process environment does not already set. The CLI
     /// exports them before starting the runtime, so the AWS SDK sees them too.
     pub dotenv: BTreeMap<String, String>,
@@ -38,6 +42,15 @@ pub struct Project {
 pub struct AgentError {
     pub agent: String,
     pub message: String,
+}
+
+impl From<&Diagnostic> for AgentError {
+    fn from(problem: &Diagnostic) -> AgentError {
+        AgentError {
+            agent: problem.agent.as_deref().unwrap_or_default().to_string(),
+            message: problem.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,14 +97,17 @@ pub struct FieldLocation {
 }
 
 impl FieldLocation {
-    /// `{file}:{line}: {path}: {problem}` (the problem carries its own fix).
-    pub fn message(&self, problem: &str) -> String {
-        format!(
-            "{}:{}: {}: {problem}",
-            self.file.display(),
-            self.line,
-            self.path
-        )
+    /// An error about this field; `problem` carries its own fix.
+    pub fn diagnostic(&self, problem: &str) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            agent: None,
+            file: self.file.clone().into(),
+            line: self.line,
+            field: self.path.as_str().into(),
+            problem: problem.into(),
+            fix: "".into(),
+        }
     }
 }
 
