@@ -19,12 +19,7 @@ pub fn read_connection(
 ) -> Result<(), ConfigError> {
     let invalid = |key: &str, problem: String, fix: &str| {
         let path = key_path(&["bedrock", key]);
-        let (file, line) = loc.locate(&path);
-        ConfigError::Invalid {
-            file,
-            line,
-            message: loc.message(&path, &problem, fix),
-        }
+        ConfigError::Invalid(Box::new(loc.diagnostic(&path, &problem, fix)))
     };
     if let Some(v) = &bedrock.cross_region {
         let text = match v {

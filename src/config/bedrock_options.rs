@@ -69,12 +69,7 @@ pub struct BedrockFeatures {
 pub fn read(bedrock: &RawBedrock, loc: &Sources<'_>) -> Result<BedrockFeatures, ConfigError> {
     let fail = |field: &[&str], problem: String, fix: &str| {
         let path = key_path(&[&["bedrock"], field].concat());
-        let (file, line) = loc.locate(&path);
-        ConfigError::Invalid {
-            file,
-            line,
-            message: loc.message(&path, &problem, fix),
-        }
+        ConfigError::Invalid(Box::new(loc.diagnostic(&path, &problem, fix)))
     };
     let text = |v: &Value| scalar_string(v).map(|s| s.trim().to_ascii_lowercase());
     let mut f = BedrockFeatures::default();

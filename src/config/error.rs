@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::diagnostic::Diagnostic;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The agents file does not exist.
@@ -26,12 +28,8 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-    /// A required project-level field is missing or wrong. `message` is the full
-    /// `{file}:{line}: {field}: {problem}; {fix}` text.
-    #[error("{message}")]
-    Invalid {
-        file: PathBuf,
-        line: usize,
-        message: String,
-    },
+    /// A required project-level field is missing or wrong, or a setting every agent
+    /// depends on (guardrail, caching, routing) is invalid.
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
 }

@@ -165,12 +165,7 @@ pub fn load_project_with_env(
 }
 
 fn invalid(loc: &Sources<'_>, path: &[String], problem: &str, fix: &str) -> ConfigError {
-    let (file, line) = loc.locate(path);
-    ConfigError::Invalid {
-        file,
-        line,
-        message: loc.message(path, problem, fix),
-    }
+    ConfigError::Invalid(Box::new(loc.diagnostic(path, problem, fix)))
 }
 
 fn folder_name(root: &Path) -> String {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use super::diagnostic::Diagnostic;
+use super::diagnostic::{Diagnostic, Severity};
 use super::env::Unset;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
@@ -105,15 +105,15 @@ fn read_settings_file(
         value = Value::Mapping(Mapping::new());
     }
     if !value.is_mapping() {
-        return Err(ConfigError::Invalid {
-            file: path.to_path_buf(),
+        return Err(ConfigError::Invalid(Box::new(Diagnostic {
+            severity: Severity::Error,
+            agent: None,
+            file: path.into(),
             line: 1,
-            message: format!(
-                "{}:1: (top level): is {}, not a mapping of settings; write settings as `key: value` lines (default_model, mcp, bedrock, …)",
-                path.display(),
-                describe(&value)
-            ),
-        });
+            field: "(top level)".into(),
+            problem: format!("is {}, not a mapping of settings", describe(&value)).into(),
+            fix: "write settings as `key: value` lines (default_model, mcp, bedrock, …)".into(),
+        })));
     }
     let found = source.substitute(&mut value, lookup);
     unset.extend(found.into_iter().map(|u| (path.to_path_buf(), u)));

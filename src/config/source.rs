@@ -232,11 +232,6 @@ impl<'a> Sources<'a> {
         }
     }
 
-    /// The standard message: `{file}:{line}: {field path}: {problem}; {fix}`.
-    pub fn message(&self, path: &[String], problem: &str, fix: &str) -> String {
-        self.diagnostic(path, problem, fix).to_string()
-    }
-
     /// `problem` with a quoted value that came from `${VAR}` replaced by the reference as
     /// written: the variable is what the reader must fix, and its value may be a secret.
     fn without_substituted_value(&self, path: &[String], problem: &str) -> String {
@@ -321,19 +316,22 @@ mod tests {
         assert!(source.substitute(&mut value, &env).is_empty());
         let loc = Sources::new(vec![&source]);
         assert_eq!(
-            loc.message(
+            loc.diagnostic(
                 &key_path(&["port"]),
                 "'s3cr3t' is not a port number",
                 "fix it"
-            ),
+            )
+            .to_string(),
             "agents.yaml:1: port: the value of ${PORT} is not a port number; fix it"
         );
         assert_eq!(
-            loc.message(&key_path(&["url"]), "'http://h0st/x' is bad", "fix it"),
+            loc.diagnostic(&key_path(&["url"]), "'http://h0st/x' is bad", "fix it")
+                .to_string(),
             "agents.yaml:2: url: 'http://${HOST}/x' after substitution is bad; fix it"
         );
         assert_eq!(
-            loc.message(&key_path(&["name"]), "'plain' is bad", "fix it"),
+            loc.diagnostic(&key_path(&["name"]), "'plain' is bad", "fix it")
+                .to_string(),
             "agents.yaml:3: name: the value of ${NAME} is bad; fix it"
         );
     }
