@@ -12,7 +12,7 @@ use super::raw::from_mapping;
 use super::raw_settings::RawServer;
 use super::source::{Sources, key_path};
 use super::types::{DEFAULT_READ_TIMEOUT, McpServerConfig, McpTransport};
-use super::value::{as_f64, describe, key_string, scalar_string};
+use super::value::{describe, key_string, scalar_string};
 
 /// Reads every entry of `mcp.servers` into `servers`, or its message into `errors`.
 pub fn read_servers(
@@ -225,12 +225,15 @@ fn read_server(
 
     let read_timeout = match &raw.read_timeout_seconds {
         None => DEFAULT_READ_TIMEOUT,
-        Some(v) => match as_f64(v) {
-            Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
+        Some(timeout) => match timeout.fit() {
+            Some(secs) if *secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(*secs),
             _ => {
                 return Err(loc.diagnostic(
                     &path("read_timeout_seconds"),
-                    &format!("{} is not a positive number of seconds", describe(v)),
+                    &format!(
+                        "{} is not a positive number of seconds",
+                        describe(&timeout.written)
+                    ),
                     &format!(
                         "use e.g. 60, or remove it for the default of {} s",
                         DEFAULT_READ_TIMEOUT.as_secs()

@@ -1,8 +1,20 @@
 //! Loading `agents.yaml`, `fastagent.config.yaml`, `fastagent.secrets.yaml` and `.env`.
 //!
-//! [`load_project`] is the entry point. Fatal problems are [`ConfigError`]s; problems
-//! confined to one agent are [`AgentError`]s in [`Project::agent_errors`]. Every message
-//! reads `{file}:{line}: {field path}: {problem}; {fix}`.
+//! [`load_project`] is the entry point; it reads, substitutes and validates in one pass:
+//!
+//! - `source.rs`, `locate.rs`: a file's text kept for line numbers; YAML syntax errors;
+//!   `${VAR}` substitution per file (`env.rs`), remembering what came from a variable.
+//! - `raw.rs`, `raw_settings.rs`: the files as serde structs, one field per key Pallas
+//!   reads; `keys.rs` warns about any other key, with the closest known one.
+//! - `load.rs` (top level), `agents.rs` + `modules.rs` + `agent_fields.rs` +
+//!   `agent_options.rs` (each agent), `settings.rs` + `provider_settings.rs` +
+//!   `bedrock_*.rs` + `mcp_servers.rs` (the settings files): raw structs → [`Project`].
+//!
+//! Every finding is a [`Diagnostic`] (`{file}:{line}: {field path}: {problem}; {fix}`):
+//! fatal ones are [`ConfigError`]s, those confined to one agent skip only that agent
+//! ([`Project::agent_errors`]), the rest are warnings. Provider rules (which models a
+//! provider can serve) are checked when an agent is assembled (`crate::assembly`), so this
+//! module does not depend on `llm`.
 
 mod agent_fields;
 mod agent_options;

@@ -10,14 +10,14 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::diagnostic::Diagnostic;
-use super::raw::from_mapping;
+use super::raw::{Lenient, from_mapping};
 use super::raw_settings::{RawAnthropic, RawGeneric, RawHealth, RawOpenAi, RawSettings};
 use super::source::{Sources, key_path};
 use super::types::{
     AnthropicSettings, DEFAULT_GENERIC_BASE_URL, DEFAULT_PREFLIGHT_INTERVAL, GenericSettings,
     HealthSettings, OpenAiSettings, Secret, Settings,
 };
-use super::value::{as_bool, as_f64, describe, key_string, scalar_string};
+use super::value::{describe, key_string, scalar_string};
 
 /// Reads the provider sections into `settings`. Problems are warnings: a bad provider
 /// option must not stop agents that use other providers.
@@ -46,26 +46,19 @@ pub fn read_provider_settings(
         cache_mode: text(&a.cache_mode),
         cache_ttl: text(&a.cache_ttl),
         reasoning: text(&a.reasoning),
-        mantle: match &a.mantle {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let parsed = as_bool(v);
-                if parsed.is_none() {
-                    warnings.push(
-                        loc.diagnostic(
-                            &key_path(&["anthropic", "mantle"]),
-                            &format!(
-                                "{} is not true or false, so Mantle mode is detected from base_url",
-                                describe(v)
-                            ),
-                            "write `mantle: true` or `mantle: false`, or remove it",
-                        )
-                        .warning(),
+        mantle: a.mantle.as_ref().and_then(|mantle| {
+            mantle
+                .or_problem(|v| {
+                    let problem = format!(
+                        "{} is not true or false, so Mantle mode is detected from base_url",
+                        describe(v)
                     );
-                }
-                parsed
-            }
-        },
+                    let fix = "write `mantle: true` or `mantle: false`, or remove it";
+                    let path = key_path(&["anthropic", "mantle"]);
+                    warnings.push(loc.diagnostic(&path, &problem, fix).warning());
+                })
+                .copied()
+        }),
     };
 
     let o: RawOpenAi = section(&raw.openai);
@@ -87,22 +80,17 @@ pub fn read_provider_settings(
     let h: RawHealth = section(&raw.health);
     settings.health = HealthSettings {
         preflight_interval: match &h.preflight_interval_seconds {
-            None | Some(Value::Null) => DEFAULT_PREFLIGHT_INTERVAL,
-            Some(v) => match as_f64(v) {
-                Some(secs) if secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(secs),
+            None => DEFAULT_PREFLIGHT_INTERVAL,
+            Some(interval) => match interval.fit() {
+                Some(secs) if *secs > 0.0 && secs.is_finite() => Duration::from_secs_f64(*secs),
                 _ => {
-                    warnings.push(
-                        loc.diagnostic(
-                        &key_path(&["health", "preflight_interval_seconds"]),
-                        &format!(
-                            "{} is not a positive number of seconds, so the default of {} s is used",
-                            describe(v),
-                            DEFAULT_PREFLIGHT_INTERVAL.as_secs()
-                        ),
-                        "use e.g. 300",
-                        )
-                        .warning(),
+                    let problem = format!(
+                        "{} is not a positive number of seconds, so the default of {} s is used",
+                        describe(&interval.written),
+                        DEFAULT_PREFLIGHT_INTERVAL.as_secs()
                     );
+                    let path = key_path(&["health", "preflight_interval_seconds"]);
+                    warnings.push(loc.diagnostic(&path, &problem, "use e.g. 300").warning());
                     DEFAULT_PREFLIGHT_INTERVAL
                 }
             },
@@ -110,10 +98,10 @@ pub fn read_provider_settings(
     };
 }
 
-fn text(value: &Option<Value>) -> Option<String> {
+fn text(value: &Option<Lenient<String>>) -> Option<String> {
     value
         .as_ref()
-        .and_then(scalar_string)
+        .and_then(Lenient::fit)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
 }

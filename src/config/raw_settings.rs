@@ -12,12 +12,13 @@ use serde_yaml::{Mapping, Value};
 
 use super::diagnostic::Diagnostic;
 use super::keys::{KeyCheck, fields_of};
+use super::raw::Lenient;
 use super::source::{Sources, key_path};
 use super::value::{get, key_string};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawSettings {
-    pub default_model: Option<Value>,
+    pub default_model: Option<Lenient<String>>,
     pub model_capabilities: Option<Value>,
     pub bedrock: Option<Value>,
     pub anthropic: Option<Value>,
@@ -59,10 +60,10 @@ pub const ACCEPTED_SETTINGS_KEYS: &[&str] = &[
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawBedrock {
-    pub region: Option<Value>,
-    pub profile: Option<Value>,
-    pub reasoning: Option<Value>,
-    pub endpoint_url: Option<Value>,
+    pub region: Option<Lenient<String>>,
+    pub profile: Option<Lenient<String>>,
+    pub reasoning: Option<Lenient<String>>,
+    pub endpoint_url: Option<Lenient<String>>,
     pub cross_region: Option<Value>,
     pub max_attempts: Option<Value>,
     pub cache_mode: Option<Value>,
@@ -84,13 +85,13 @@ pub struct RawGuardrail {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAnthropic {
-    pub base_url: Option<Value>,
-    pub api_key: Option<Value>,
+    pub base_url: Option<Lenient<String>>,
+    pub api_key: Option<Lenient<String>>,
     pub default_headers: Option<Value>,
-    pub cache_mode: Option<Value>,
-    pub cache_ttl: Option<Value>,
-    pub reasoning: Option<Value>,
-    pub mantle: Option<Value>,
+    pub cache_mode: Option<Lenient<String>>,
+    pub cache_ttl: Option<Lenient<String>>,
+    pub reasoning: Option<Lenient<String>>,
+    pub mantle: Option<Lenient<bool>>,
 }
 
 pub const ACCEPTED_ANTHROPIC_KEYS: &[&str] = &[
@@ -103,10 +104,10 @@ pub const ACCEPTED_ANTHROPIC_KEYS: &[&str] = &[
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawOpenAi {
-    pub base_url: Option<Value>,
-    pub api_key: Option<Value>,
+    pub base_url: Option<Lenient<String>>,
+    pub api_key: Option<Lenient<String>>,
     pub default_headers: Option<Value>,
-    pub reasoning_effort: Option<Value>,
+    pub reasoning_effort: Option<Lenient<String>>,
 }
 
 pub const ACCEPTED_OPENAI_KEYS: &[&str] =
@@ -114,20 +115,20 @@ pub const ACCEPTED_OPENAI_KEYS: &[&str] =
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawGeneric {
-    pub base_url: Option<Value>,
-    pub api_key: Option<Value>,
+    pub base_url: Option<Lenient<String>>,
+    pub api_key: Option<Lenient<String>>,
 }
 
 pub const ACCEPTED_GENERIC_KEYS: &[&str] = &["default_headers"];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawHealth {
-    pub preflight_interval_seconds: Option<Value>,
+    pub preflight_interval_seconds: Option<Lenient<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLogger {
-    pub level: Option<Value>,
+    pub level: Option<Lenient<String>>,
 }
 
 /// fast-agent's logging and console display options.
@@ -166,7 +167,7 @@ pub struct RawServer {
     pub cwd: Option<Value>,
     pub url: Option<Value>,
     pub headers: Option<Value>,
-    pub read_timeout_seconds: Option<Value>,
+    pub read_timeout_seconds: Option<Lenient<f64>>,
 }
 
 /// fast-agent's other server options (auth, roots, sampling, reconnection, …).

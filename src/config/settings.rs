@@ -15,11 +15,11 @@ use super::env::Unset;
 use super::error::ConfigError;
 use super::keys::{KeyCheck, fields_of};
 use super::mcp_servers::read_servers;
-use super::raw::from_mapping;
+use super::raw::{Lenient, from_mapping};
 use super::raw_settings::{RawBedrock, RawLogger, RawMcp, RawSettings, unknown_key_warnings};
 use super::source::{Source, Sources, key_path, read_text};
 use super::types::{BedrockSettings, Settings};
-use super::value::{deep_merge, describe, scalar_string, typed_scalars};
+use super::value::{deep_merge, describe, typed_scalars};
 use crate::model::CapabilityOverrides;
 
 pub const CONFIG_NAMES: [&str; 3] = [
@@ -162,7 +162,7 @@ pub fn load_settings(
         server_warnings.extend(unknown_key_warnings(&map, &loc));
         let raw: RawSettings = from_mapping(&map);
         let s = &mut loaded.settings;
-        s.default_model = raw.default_model.as_ref().and_then(scalar_string);
+        s.default_model = raw.default_model.as_ref().and_then(Lenient::fit).cloned();
         match raw.model_capabilities.as_ref().map(|v| {
             read_capabilities(
                 v,
@@ -177,7 +177,7 @@ pub fn load_settings(
         }
         if let Some(Value::Mapping(bedrock)) = &raw.bedrock {
             let bedrock: RawBedrock = from_mapping(bedrock);
-            let text = |v: &Option<Value>| v.as_ref().and_then(scalar_string);
+            let text = |v: &Option<Lenient<String>>| v.as_ref().and_then(Lenient::fit).cloned();
             s.bedrock = BedrockSettings {
                 region: text(&bedrock.region),
                 profile: text(&bedrock.profile),
@@ -199,7 +199,8 @@ pub fn load_settings(
             s.log_level = from_mapping::<RawLogger>(logger)
                 .level
                 .as_ref()
-                .and_then(scalar_string);
+                .and_then(Lenient::fit)
+                .cloned();
         }
         let servers = raw
             .mcp
