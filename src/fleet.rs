@@ -92,9 +92,9 @@ impl Fleet {
         for runtime in prepared {
             let runtime = match runtime {
                 Ok(runtime) => runtime,
+                // Reported with the config errors (the CLI prints every failed agent).
                 Err(problem) => {
                     let error = AgentError::from(&problem);
-                    tracing::error!(agent = %error.agent, "{}", error.message);
                     failed.push(FailedAgent {
                         name: error.agent,
                         error: error.message,
