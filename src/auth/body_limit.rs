@@ -25,11 +25,19 @@ use super::principal::{AuthMethod, Principal};
 /// The limit for everything that is not an authenticated agent call.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Limits for one route.
-#[derive(Debug, Clone, Copy)]
+/// Limits for one server: a small default, and optionally a larger one for authenticated
+/// requests under one path (the agent's `/mcp`, where attachments arrive).
+#[derive(Debug, Clone)]
 pub struct BodyLimit {
     default: usize,
-    authenticated: Option<usize>,
+    large: Option<LargeLimit>,
+}
+
+#[derive(Debug, Clone)]
+struct LargeLimit {
+    path: String,
+    limit: usize,
+    anonymous: bool,
 }
 
 impl Default for BodyLimit {
@@ -42,45 +50,50 @@ impl BodyLimit {
     pub fn new(default: usize) -> Self {
         Self {
             default,
-            authenticated: None,
+            large: None,
         }
     }
 
-    /// A larger limit (attachments) for requests the auth layer accepted with a principal.
-    /// Under `auth: none` every request carries the anonymous principal; whether that counts
-    /// is `include_anonymous`'s call — the operator chose to trust the network then.
-    pub fn authenticated(mut self, limit: usize) -> Self {
-        self.authenticated = Some(limit);
+    /// `limit` for requests under `path` (the path itself or below it) that the auth layer
+    /// accepted with a credential. `anonymous`: whether `auth: none` callers (the anonymous
+    /// principal) get it too — the operator chose to trust whoever reaches the port then.
+    pub fn authenticated(mut self, path: impl Into<String>, limit: usize, anonymous: bool) -> Self {
+        self.large = Some(LargeLimit {
+            path: path.into(),
+            limit,
+            anonymous,
+        });
         self
     }
 
-    fn for_request(&self, request: &Request, include_anonymous: bool) -> usize {
-        let principal = request.extensions().get::<Principal>();
-        let trusted =
-            principal.is_some_and(|p| include_anonymous || p.method != AuthMethod::Anonymous);
-        match self.authenticated {
-            Some(large) if trusted => large,
-            _ => self.default,
+    fn for_request(&self, request: &Request) -> usize {
+        let Some(large) = &self.large else {
+            return self.default;
+        };
+        let path = request.uri().path();
+        let under = path
+            .strip_prefix(large.path.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        let trusted = request
+            .extensions()
+            .get::<Principal>()
+            .is_some_and(|p| large.anonymous || p.method != AuthMethod::Anonymous);
+        if under && trusted {
+            large.limit
+        } else {
+            self.default
         }
     }
 }
 
-/// State for [`limit_body`]: the limits, and whether `auth: none` callers get the larger one.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimitState {
-    pub limit: BodyLimit,
-    pub anonymous_is_authenticated: bool,
-}
-
-/// `axum::middleware::from_fn_with_state(state, limit_body)`, layered inside `require_auth`.
+/// `axum::middleware::from_fn_with_state(Arc::new(limit), limit_body)`, layered inside
+/// `require_auth` (which puts the [`Principal`] there).
 pub async fn limit_body(
-    State(state): State<BodyLimitState>,
+    State(limits): State<Arc<BodyLimit>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let limit = state
-        .limit
-        .for_request(&request, state.anonymous_is_authenticated);
+    let limit = limits.for_request(&request);
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -17,7 +17,7 @@ mod tokens;
 
 use std::sync::Arc;
 
-pub use body_limit::{BodyLimit, BodyLimitState, DEFAULT_BODY_LIMIT, limit_body};
+pub use body_limit::{BodyLimit, DEFAULT_BODY_LIMIT, limit_body};
 pub use jwks::{JwksCache, KeyError};
 pub use jwt::{JwtRefusal, JwtVerifier, LEEWAY_SECONDS};
 pub use layer::{Authenticator, METADATA_PATH, PROBE_PATHS, ResourceMetadata, require_auth};
@@ -34,11 +34,11 @@ pub fn protect(
     router: axum::Router,
     guard: Arc<HostOriginGuard>,
     auth: Arc<Authenticator>,
-    body: BodyLimitState,
+    body: BodyLimit,
 ) -> axum::Router {
     use axum::middleware::from_fn_with_state;
     router
-        .layer(from_fn_with_state(body, limit_body))
+        .layer(from_fn_with_state(Arc::new(body), limit_body))
         .layer(from_fn_with_state(auth, require_auth))
         .layer(from_fn_with_state(guard, guard_host_origin))
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http_body_util::BodyExt;
-use pallas::auth::{AuthPolicy, Authenticator, BodyLimit, BodyLimitState, Principal, protect};
+use pallas::auth::{AuthPolicy, Authenticator, BodyLimit, Principal, protect};
 use pallas::http_guard::HostOriginGuard;
 
 /// What the inner service observed.
@@ -88,7 +88,7 @@ pub fn http_client() -> reqwest::Client {
 
 pub struct Options {
     pub allowed_origins: Vec<String>,
-    pub body: BodyLimitState,
+    pub body: BodyLimit,
     pub jwks_refetch_interval: Option<std::time::Duration>,
 }
 
@@ -96,10 +96,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             allowed_origins: Vec::new(),
-            body: BodyLimitState {
-                limit: BodyLimit::default(),
-                anonymous_is_authenticated: false,
-            },
+            body: BodyLimit::default(),
             jwks_refetch_interval: None,
         }
     }
