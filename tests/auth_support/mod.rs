@@ -86,20 +86,11 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+#[derive(Default)]
 pub struct Options {
     pub allowed_origins: Vec<String>,
     pub body: BodyLimit,
     pub jwks_refetch_interval: Option<std::time::Duration>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            allowed_origins: Vec::new(),
-            body: BodyLimit::default(),
-            jwks_refetch_interval: None,
-        }
-    }
 }
 
 pub struct Server {
