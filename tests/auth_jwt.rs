@@ -225,6 +225,22 @@ async fn wrong_audience_issuer_and_lifetimes_are_refused() {
 }
 
 #[tokio::test]
+async fn first_401_names_the_scopes_to_request() {
+    let key = new_key("k1");
+    let idp = Idp::start(&[&key]).await;
+    let server = protected(&idp, None).await;
+    let response = http_client().post(server.url("/mcp")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        www_authenticate(&response),
+        format!(
+            "Bearer resource_metadata=\"http://{}/.well-known/oauth-protected-resource\", scope=\"mcp:call\"",
+            server.addr
+        )
+    );
+}
+
+#[tokio::test]
 async fn missing_scope_is_403_naming_the_scope() {
     let key = new_key("k1");
     let idp = Idp::start(&[&key]).await;

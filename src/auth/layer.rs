@@ -156,6 +156,16 @@ impl Authenticator {
     fn refuse(&self, refusal: Refusal) -> Response {
         let metadata = format!("resource_metadata=\"{}\"", self.metadata_url);
         let (status, challenge, reason) = match refusal {
+            // MCP clients pick the scopes to request from the first 401 (spec 2025-11-25,
+            // "Scope Selection Strategy"), so it names them when OAuth requires some.
+            Refusal::Missing if !self.required_scopes().is_empty() => (
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Bearer {metadata}, scope=\"{}\"",
+                    self.required_scopes().join(" ")
+                ),
+                "a bearer token is required (Authorization: Bearer <token>)".to_string(),
+            ),
             Refusal::Missing => (
                 StatusCode::UNAUTHORIZED,
                 format!("Bearer {metadata}"),
@@ -183,7 +193,12 @@ impl Authenticator {
                     .into_response();
             }
         };
-        tracing::info!(status = status.as_u16(), "request refused: {reason}");
+        // Every MCP client's first request has no token, so that refusal is routine.
+        if status == StatusCode::UNAUTHORIZED && challenge == format!("Bearer {metadata}") {
+            tracing::debug!(status = status.as_u16(), "request refused: {reason}");
+        } else {
+            tracing::info!(status = status.as_u16(), "request refused: {reason}");
+        }
         let mut response = (status, format!("{reason}\n")).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response
@@ -191,12 +206,6 @@ impl Authenticator {
                 .insert(header::WWW_AUTHENTICATE, value);
         }
         response
-    }
-}
-
-impl AuthConfigError {
-    pub(crate) fn new(message: String) -> Self {
-        Self(message)
     }
 }
 

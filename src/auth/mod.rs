@@ -7,6 +7,7 @@
 //! request's body is read before the first two have accepted it.
 
 mod body_limit;
+mod exposure;
 mod jwks;
 mod jwt;
 mod layer;
@@ -18,6 +19,7 @@ mod tokens;
 use std::sync::Arc;
 
 pub use body_limit::{BodyLimit, DEFAULT_BODY_LIMIT, limit_body};
+pub use exposure::{ExposedWithoutAuth, check_exposure};
 pub use jwks::{JwksCache, KeyError};
 pub use jwt::{JwtRefusal, JwtVerifier, LEEWAY_SECONDS};
 pub use layer::{Authenticator, METADATA_PATH, PROBE_PATHS, ResourceMetadata, require_auth};

@@ -45,7 +45,13 @@ pub struct OAuthSettings {
 /// What is wrong with an `auth:` value, phrased for the person editing `agents.yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("auth: {0}")]
-pub struct AuthConfigError(pub(super) String);
+pub struct AuthConfigError(String);
+
+impl AuthConfigError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
