@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use jsonwebtoken::jwk::PublicKeyUse;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 
@@ -99,6 +100,16 @@ impl JwtVerifier {
                 KeyError::Unavailable(message) => JwtRefusal::KeysUnavailable(message),
                 other => JwtRefusal::Invalid(other.to_string()),
             })?;
+        if jwk
+            .common
+            .public_key_use
+            .as_ref()
+            .is_some_and(|usage| *usage != PublicKeyUse::Signature)
+        {
+            return Err(JwtRefusal::Invalid(
+                "the key is published for encryption, not signatures".to_string(),
+            ));
+        }
         if let Some(key_alg) = jwk.common.key_algorithm
             && Algorithm::try_from(key_alg).ok() != Some(header.alg)
         {
