@@ -7,13 +7,16 @@
 //! orchestrators what is up, and [`simulator`] stands in for Bedrock when there is no AWS.
 
 pub mod agent;
+pub mod auth;
 pub mod catalogue;
 pub mod cli;
 pub mod config;
 pub mod fleet;
 pub mod health;
+pub mod http_guard;
 pub mod llm;
 pub mod mcp;
 pub mod model;
+pub mod redact;
 pub mod registry;
 pub mod simulator;
