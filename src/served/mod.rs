@@ -1,6 +1,7 @@
-//! MCP on both sides: clients to the downstream servers an agent uses, and the server each
-//! agent is exposed as.
+//! The served side: each agent as a streamable-HTTP MCP server, its health report, and the
+//! registry that lists the fleet for orchestrators.
 
 pub mod agent_server;
-pub mod downstream;
-pub mod tool_names;
+pub mod health;
+pub mod listen;
+pub mod registry;

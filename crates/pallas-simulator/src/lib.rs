@@ -29,9 +29,6 @@ mod scripted_model;
 mod server;
 mod usage;
 
-#[cfg(test)]
-mod sdk_tests;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;

@@ -342,4 +342,22 @@ mod tests {
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%zz%41"), "%zzA");
     }
+
+    #[tokio::test]
+    async fn the_request_log_keeps_only_the_newest_requests() {
+        let sim = crate::Simulator::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = sim.endpoint_url();
+        let http = reqwest::Client::new();
+        let total = RECORDED_REQUESTS_LIMIT + 5;
+        for i in 0..total {
+            http.get(format!("{url}/probe/{i}")).send().await.unwrap();
+        }
+        let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), RECORDED_REQUESTS_LIMIT);
+        assert_eq!(paths.first().unwrap(), "/probe/5");
+        assert_eq!(paths.last().unwrap(), &format!("/probe/{}", total - 1));
+        sim.shutdown();
+    }
 }
