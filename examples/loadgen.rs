@@ -13,7 +13,9 @@
 //! ```
 //!
 //! A call is ok when the result is not an error and its text contains `Tool results`.
-//! Calls started during the warm-up are not counted. At the end it prints a summary,
+//! Calls started during the warm-up are not counted; when every warm-up call that finished
+//! failed (no credentials, a broken downstream server, …) loadgen stops there with exit code
+//! 1 and the first error rather than measuring errors. At the end it prints a summary,
 //! the server's peak RSS (`VmHWM` from `/proc/<pid>/status`), and one JSON line with
 //! the same numbers.
 //!
@@ -34,6 +36,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -111,6 +114,43 @@ struct ClientStats {
     first_error: Option<String>,
     /// When the client's last counted call finished.
     last_end: Option<Instant>,
+}
+
+/// How the warm-up went, shared by the clients: when no warm-up call succeeded the run
+/// stops with the first error instead of measuring a broken setup.
+#[derive(Debug, Default)]
+struct Warmup {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::OnceLock<String>,
+    /// Set when the run is abandoned after the warm-up; clients stop calling.
+    abandoned: AtomicBool,
+}
+
+impl Warmup {
+    fn record(&self, verdict: &Result<(), String>) {
+        match verdict {
+            Ok(()) => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(text) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let _ = self.first_error.set(text.clone());
+            }
+        }
+    }
+
+    /// `Some(message)` when the warm-up made calls and every finished one failed.
+    fn all_failed(&self) -> Option<String> {
+        let failed = self.failed.load(Ordering::Relaxed);
+        if self.ok.load(Ordering::Relaxed) > 0 || failed == 0 {
+            return None;
+        }
+        let first = self.first_error.get().map_or("", String::as_str);
+        Some(format!(
+            "all {failed} warm-up calls failed, so nothing was measured; first error: {first}"
+        ))
+    }
 }
 
 /// The machine-readable summary (also the source of the human one).
@@ -254,6 +294,7 @@ async fn run_client(
     tool: String,
     start: Arc<tokio::sync::Barrier>,
     window: Arc<std::sync::OnceLock<(Instant, Instant)>>,
+    warmup: Arc<Warmup>,
     call_timeout: Duration,
 ) -> anyhow::Result<ClientStats> {
     let transport = StreamableHttpClientTransport::from_config(
@@ -272,7 +313,7 @@ async fn run_client(
     let mut stats = ClientStats::default();
     loop {
         let t0 = Instant::now();
-        if t0 >= deadline {
+        if t0 >= deadline || warmup.abandoned.load(Ordering::Relaxed) {
             break;
         }
         let params = CallToolRequestParams::new(tool.clone()).with_arguments(arguments.clone());
@@ -280,6 +321,7 @@ async fn run_client(
         let end = Instant::now();
         let verdict = judge(outcome, call_timeout);
         if t0 < measure_from {
+            warmup.record(&verdict);
             continue;
         }
         stats.last_end = Some(end);
@@ -371,6 +413,7 @@ async fn run(cli: &Cli, child: &mut Child) -> anyhow::Result<Report> {
     // Every client connects first; the clock starts when all have (tried to).
     let barrier = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let window = Arc::new(std::sync::OnceLock::new());
+    let warmup_outcome = Arc::new(Warmup::default());
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             tokio::spawn(run_client(
@@ -378,6 +421,7 @@ async fn run(cli: &Cli, child: &mut Child) -> anyhow::Result<Report> {
                 agent.tool.clone(),
                 barrier.clone(),
                 window.clone(),
+                warmup_outcome.clone(),
                 call_timeout,
             ))
         })
@@ -395,6 +439,11 @@ async fn run(cli: &Cli, child: &mut Child) -> anyhow::Result<Report> {
         warmup.as_secs_f64(),
         duration.as_secs_f64()
     );
+    tokio::time::sleep_until(measure_from.into()).await;
+    let warmup_failure = warmup_outcome.all_failed();
+    if warmup_failure.is_some() {
+        warmup_outcome.abandoned.store(true, Ordering::Relaxed);
+    }
 
     let mut latencies = Vec::new();
     let (mut ok, mut errors) = (0u64, 0u64);
@@ -411,6 +460,9 @@ async fn run(cli: &Cli, child: &mut Child) -> anyhow::Result<Report> {
         if let Some(end) = stats.last_end {
             last_end = last_end.max(end);
         }
+    }
+    if let Some(message) = warmup_failure {
+        bail!("{message}");
     }
     // The window runs until the last counted call finished (calls in flight at the
     // deadline are completed and counted).
