@@ -16,8 +16,10 @@
 //! (`guardrail`).
 
 mod anthropic_api;
+mod catalogue;
 mod control_plane;
 mod converse;
+mod converse_response;
 mod converse_stream;
 mod errors;
 mod guardrail;

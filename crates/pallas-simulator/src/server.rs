@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::errors::ApiError;
 use super::usage::{PromptCache, output_tokens, prompt_chars, tokens};
 use super::{
-    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, converse_stream,
-    guardrail, reasoning, scripted_model,
+    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, converse_response,
+    converse_stream, guardrail, reasoning, scripted_model,
 };
 
 /// Largest request body accepted (Bedrock allows several large attachments).
@@ -227,7 +227,7 @@ fn check_auth(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
 pub(crate) struct TurnOutcome {
     pub content: Vec<Value>,
     pub stop_reason: String,
-    pub usage: super::converse::Usage,
+    pub usage: super::converse_response::Usage,
     /// Guardrail trace (`trace` in Converse, `metadata.trace` in ConverseStream).
     pub trace: Option<Value>,
 }
@@ -291,7 +291,7 @@ async fn converse(
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut response =
-        converse::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
+        converse_response::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
     if let Some(trace) = turn.trace {
         response["trace"] = trace;
     }
