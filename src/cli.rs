@@ -9,7 +9,7 @@ use crate::config::{Project, load_project};
 use crate::fleet::Fleet;
 use crate::llm::{PreflightStatus, ProviderOverrides, build_provider};
 use crate::model::ModelCapabilities;
-use crate::simulator::Simulator;
+use pallas_simulator::Simulator;
 
 #[derive(Parser)]
 #[command(
@@ -126,7 +126,7 @@ pub fn main() -> ExitCode {
                 }
                 models(&settings, &provider, refresh, json).await
             }
-            (Command::Simulate { port }, _) => match crate::simulator::run_standalone(port).await {
+            (Command::Simulate { port }, _) => match pallas_simulator::run_standalone(port).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: simulator: {e}");

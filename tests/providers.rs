@@ -8,7 +8,7 @@ use common::*;
 use pallas::config::{AnthropicSettings, GenericSettings, OpenAiSettings, Secret, Settings};
 use pallas::llm::{PreflightStatus, ProviderOverrides, build_provider};
 use pallas::model::ModelSpec;
-use pallas::simulator::Simulator;
+use pallas_simulator::Simulator;
 use serde_json::{Value, json};
 
 const KEY: &str = "sim-test-key";
@@ -789,7 +789,7 @@ async fn the_preflight_refreshes_on_its_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_and_throttling_are_retried_but_bad_requests_are_not() {
-    use pallas::simulator::InjectedError;
+    use pallas_simulator::InjectedError;
     for surface in [Surface::AnthropicMantle, Surface::OpenAiMantle] {
         let run = start_surface(surface).await;
         let (client, _) = connect(&run.url("jarvis")).await;
@@ -859,12 +859,8 @@ async fn check_with_env(settings: &str, env: &[(&str, &str)]) -> (bool, String) 
     let agents = "name: env-keys\nregistry_port: 0\nagents:\n  jarvis:\n    port: 0\n";
     std::fs::write(dir.path().join("agents.yaml"), agents).unwrap();
     std::fs::write(dir.path().join("fastagent.config.yaml"), settings).unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pallas"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("NO_COLOR", "1")
-        .arg("check")
+    let mut cmd = common::binary::hermetic_tokio_command(dir.path());
+    cmd.arg("check")
         .arg("--config")
         .arg(dir.path().join("agents.yaml"));
     for (k, v) in env {

@@ -11,12 +11,12 @@ use futures::future::join_all;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{AgentConfig, AgentOptions};
+use crate::downstream::Downstream;
 use crate::llm::conversation::{
     ContentBlock, GenerationOptions, Message, Request, Role, StopReason, ToolChoice, ToolResult,
     Usage,
 };
 use crate::llm::{LlmError, LlmProvider};
-use crate::mcp::downstream::Downstream;
 use crate::model::ModelCapabilities;
 use tools::Toolbox;
 

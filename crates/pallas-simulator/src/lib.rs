@@ -16,8 +16,10 @@
 //! (`guardrail`).
 
 mod anthropic_api;
+mod catalogue;
 mod control_plane;
 mod converse;
+mod converse_response;
 mod converse_stream;
 mod errors;
 mod guardrail;
@@ -28,9 +30,6 @@ mod reasoning;
 mod scripted_model;
 mod server;
 mod usage;
-
-#[cfg(test)]
-mod sdk_tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -2,18 +2,13 @@
 //! folded into one `ok`/`degraded` answer an orchestrator can route on.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use futures::future::join_all;
 use serde::Serialize;
 
 use crate::agent::{Agent, UsageTotals};
+use crate::downstream::ServerHealth;
 use crate::llm::{Preflight, PreflightStatus};
-use crate::mcp::downstream::ServerHealth;
-
-/// Downstream pings answer in milliseconds when healthy; a slow one is as good as down for
-/// routing purposes, and health must never hang.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -39,7 +34,7 @@ pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -
         agent
             .servers
             .iter()
-            .map(|s| async move { (s.name().to_string(), s.probe(PROBE_TIMEOUT).await) }),
+            .map(|s| async move { (s.name().to_string(), s.probe().await) }),
     )
     .await;
     let servers: BTreeMap<String, ServerHealth> = probes.into_iter().collect();

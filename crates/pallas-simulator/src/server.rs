@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::errors::ApiError;
 use super::usage::{PromptCache, output_tokens, prompt_chars, tokens};
 use super::{
-    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, converse_stream,
-    guardrail, reasoning, scripted_model,
+    InjectedError, RecordedRequest, ScriptedReply, control_plane, converse, converse_response,
+    converse_stream, guardrail, reasoning, scripted_model,
 };
 
 /// Largest request body accepted (Bedrock allows several large attachments).
@@ -227,7 +227,7 @@ fn check_auth(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
 pub(crate) struct TurnOutcome {
     pub content: Vec<Value>,
     pub stop_reason: String,
-    pub usage: super::converse::Usage,
+    pub usage: super::converse_response::Usage,
     /// Guardrail trace (`trace` in Converse, `metadata.trace` in ConverseStream).
     pub trace: Option<Value>,
 }
@@ -291,7 +291,7 @@ async fn converse(
     };
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut response =
-        converse::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
+        converse_response::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
     if let Some(trace) = turn.trace {
         response["trace"] = trace;
     }
@@ -341,5 +341,23 @@ mod tests {
         assert!(route(&Method::POST, "/foundation-models").is_none());
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%zz%41"), "%zzA");
+    }
+
+    #[tokio::test]
+    async fn the_request_log_keeps_only_the_newest_requests() {
+        let sim = crate::Simulator::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = sim.endpoint_url();
+        let http = reqwest::Client::new();
+        let total = RECORDED_REQUESTS_LIMIT + 5;
+        for i in 0..total {
+            http.get(format!("{url}/probe/{i}")).send().await.unwrap();
+        }
+        let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), RECORDED_REQUESTS_LIMIT);
+        assert_eq!(paths.first().unwrap(), "/probe/5");
+        assert_eq!(paths.last().unwrap(), &format!("/probe/{}", total - 1));
+        sim.shutdown();
     }
 }

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Status;
-use crate::mcp::agent_server::AgentRuntime;
+use crate::served::agent_server::AgentRuntime;
+use crate::served::health::Status;
 
 /// One line of `GET /agents`.
 #[derive(Debug, Clone, Serialize)]

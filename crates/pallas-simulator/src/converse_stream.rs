@@ -97,7 +97,7 @@ fn from_raw(raw: &Value) -> TurnOutcome {
             .cloned()
             .unwrap_or_default(),
         stop_reason: raw["stopReason"].as_str().unwrap_or("end_turn").to_string(),
-        usage: super::converse::Usage {
+        usage: super::converse_response::Usage {
             input_tokens: n("inputTokens"),
             output_tokens: n("outputTokens"),
             cache_read_input_tokens: n("cacheReadInputTokens"),

@@ -6,7 +6,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::Value;
 
-use super::converse::Usage;
+use super::converse_response::Usage;
 
 /// Tokens for `chars` characters: `chars / 4`, at least 1.
 pub(crate) fn tokens(chars: usize) -> u64 {

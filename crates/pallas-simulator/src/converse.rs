@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::errors::ApiError;
 use super::media::{self, MediaCount};
@@ -389,56 +389,10 @@ fn validate_inference_config(body: &Value) -> Check {
     Ok(())
 }
 
-/// Token accounting reported in `usage`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_input_tokens: u64,
-    pub cache_write_input_tokens: u64,
-}
-
-impl Usage {
-    pub fn to_json(self) -> Value {
-        let mut usage = Map::new();
-        usage.insert("inputTokens".into(), json!(self.input_tokens));
-        usage.insert("outputTokens".into(), json!(self.output_tokens));
-        let total = self.input_tokens
-            + self.output_tokens
-            + self.cache_read_input_tokens
-            + self.cache_write_input_tokens;
-        usage.insert("totalTokens".into(), json!(total));
-        if self.cache_read_input_tokens > 0 || self.cache_write_input_tokens > 0 {
-            usage.insert(
-                "cacheReadInputTokens".into(),
-                json!(self.cache_read_input_tokens),
-            );
-            usage.insert(
-                "cacheWriteInputTokens".into(),
-                json!(self.cache_write_input_tokens),
-            );
-        }
-        Value::Object(usage)
-    }
-}
-
-/// A complete Converse response body.
-pub(crate) fn response_body(
-    content: Vec<Value>,
-    stop_reason: &str,
-    usage: Usage,
-    latency_ms: u64,
-) -> Value {
-    json!({
-        "output": { "message": { "role": "assistant", "content": content } },
-        "stopReason": stop_reason,
-        "usage": usage.to_json(),
-        "metrics": { "latencyMs": latency_ms },
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn tool_config() -> Value {

@@ -1,12 +1,8 @@
-//! Each agent as an MCP server: its agent tool, `get_health`, and the history prompt, over
-//! Streamable HTTP at `/mcp`, plus a plain `GET /health` beside it.
+//! Each agent as an MCP server: its agent tool, `get_health`, and the history prompt
+//! (`listen` puts it on the network).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::get;
 use rmcp::ErrorData as McpError;
 use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
@@ -16,17 +12,15 @@ use rmcp::model::{
     Role as McpRole, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::media;
 use crate::agent::{Agent, Conversation};
 use crate::config::InstanceScope;
-use crate::health::{AgentHealth, agent_health};
 use crate::llm::Preflight;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResultContent};
+use crate::served::health::{AgentHealth, agent_health};
 
 pub const HEALTH_TOOL: &str = "get_health";
 
@@ -69,7 +63,7 @@ impl AgentRuntime {
 
     /// Refreshes the preflight every `preflight_interval` until `shutdown`, so a key that
     /// expires (or a server that comes back) shows in `get_health` without a restart.
-    async fn refresh_periodically(&self, shutdown: CancellationToken) {
+    pub(super) async fn refresh_periodically(&self, shutdown: CancellationToken) {
         let period = self
             .preflight_interval
             .max(std::time::Duration::from_millis(100));
@@ -378,58 +372,4 @@ fn prompt_message(m: &Message) -> Option<PromptMessage> {
         Role::Assistant => McpRole::Assistant,
     };
     Some(PromptMessage::new_text(role, parts.join("\n")))
-}
-
-/// Host headers the server accepts: the advertised host and bind address besides loopback,
-/// so clients reaching the agent by its configured name are not refused with 403.
-pub fn allowed_hosts(host: &str, bind: &std::net::IpAddr) -> Vec<String> {
-    let mut hosts = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-        "[::1]".to_string(),
-        host.to_string(),
-    ];
-    if !bind.is_unspecified() {
-        hosts.push(bind.to_string());
-    }
-    hosts.sort();
-    hosts.dedup();
-    hosts
-}
-
-/// Serves one agent on `listener` until `shutdown` fires.
-pub async fn serve_agent(
-    runtime: Arc<AgentRuntime>,
-    listener: tokio::net::TcpListener,
-    hosts: Vec<String>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let refresher = runtime.clone();
-    let refresh_stop = shutdown.child_token();
-    tokio::spawn(async move { refresher.refresh_periodically(refresh_stop).await });
-    let factory_runtime = runtime.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(AgentServer::new(factory_runtime.clone())),
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(hosts)
-            .with_max_request_body_bytes(media::MAX_ATTACHMENTS_REQUEST_BYTES)
-            .with_cancellation_token(shutdown.child_token()),
-    );
-    let app = axum::Router::new()
-        .nest_service("/mcp", mcp)
-        .route("/health", get(health_route))
-        .with_state(runtime);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-}
-
-async fn health_route(State(runtime): State<Arc<AgentRuntime>>) -> Json<AgentHealth> {
-    Json(runtime.health().await)
-}
-
-pub fn local_url(addr: SocketAddr) -> String {
-    format!("http://{addr}/mcp")
 }
