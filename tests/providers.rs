@@ -216,9 +216,8 @@ async fn conversation_suite(surface: Surface) {
 
     // An error in the middle of the stream fails the call clearly; the next call works.
     let (client, _) = connect(&url).await;
-    // Bedrock retries a broken stream once (the SDK cannot), so it takes two to fail.
-    let breaks = if surface == Surface::Bedrock { 2 } else { 1 };
-    run.sim.inject_stream_error(breaks);
+    // Every provider retries a broken stream once, so it takes two to fail.
+    run.sim.inject_stream_error(2);
     let (answer, is_error) = ask(&client, "jarvis", "this one breaks").await;
     assert!(is_error, "{surface:?}: {answer}");
     assert!(

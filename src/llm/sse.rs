@@ -2,12 +2,6 @@
 //! `data:` lines, a blank line ending each event, `:` comments ignored. Bytes arrive in
 //! arbitrary chunks, so the parser keeps partial lines between pushes.
 
-use futures::StreamExt;
-use serde_json::Value;
-
-use super::conversation::Response;
-use super::{LlmError, TextSink};
-
 /// One complete event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
@@ -83,62 +77,6 @@ impl SseParser {
         };
         Some(event)
     }
-}
-
-/// Builds one turn from a provider's streamed events.
-pub trait StreamAssembly: Default {
-    /// Applies one event; returns text to show the caller now. `Err` is an error event or
-    /// an event that does not parse.
-    fn event(&mut self, event: &SseEvent) -> Result<Option<String>, String>;
-    /// The whole turn, or why the stream ended early.
-    fn finish(self) -> Result<Response, String>;
-}
-
-/// Reads a Messages or Chat Completions answer: SSE assembled by `A` (text forwarded to
-/// `sink` as it arrives), or plain JSON from a server that answered without streaming.
-/// Every failure on the way goes through `broke_off`, which words it for the provider.
-pub async fn read_answer<A: StreamAssembly>(
-    response: reqwest::Response,
-    sink: Option<&TextSink>,
-    from_json: fn(&Value) -> Result<Response, String>,
-    broke_off: impl Fn(String) -> LlmError,
-) -> Result<Response, LlmError> {
-    if !is_event_stream(&response) {
-        let value: Value = response
-            .json()
-            .await
-            .map_err(|e| broke_off(format!("the answer is not JSON ({e})")))?;
-        return from_json(&value).map_err(broke_off);
-    }
-    let mut parser = SseParser::default();
-    let mut assembler = A::default();
-    let mut on_event = |event: SseEvent| -> Result<(), LlmError> {
-        if let Some(text) = assembler.event(&event).map_err(&broke_off)?
-            && let Some(sink) = sink
-        {
-            let _ = sink.send(text);
-        }
-        Ok(())
-    };
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| broke_off(super::retry::error_chain(&e)))?;
-        for event in parser.push(&chunk) {
-            on_event(event)?;
-        }
-    }
-    if let Some(event) = parser.finish() {
-        on_event(event)?;
-    }
-    assembler.finish().map_err(broke_off)
-}
-
-fn is_event_stream(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 #[cfg(test)]

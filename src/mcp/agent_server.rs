@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::media;
-use crate::agent::{Agent, Conversation};
+use crate::agent::{Agent, AgentEvent, Conversation};
 use crate::config::InstanceScope;
 use crate::health::{AgentHealth, agent_health};
 use crate::llm::Preflight;
@@ -192,14 +192,14 @@ impl AgentServer {
         };
         let (progress_tx, forwarder) = match context.meta.get_progress_token() {
             Some(token) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AgentEvent>();
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
                     let mut step = 0.0;
-                    while let Some(msg) = rx.recv().await {
+                    while let Some(event) = rx.recv().await {
                         step += 1.0;
-                        let param =
-                            ProgressNotificationParam::new(token.clone(), step).with_message(msg);
+                        let param = ProgressNotificationParam::new(token.clone(), step)
+                            .with_message(progress_message(event));
                         if peer.notify_progress(param).await.is_err() {
                             break;
                         }
@@ -378,6 +378,19 @@ fn prompt_message(m: &Message) -> Option<PromptMessage> {
         Role::Assistant => McpRole::Assistant,
     };
     Some(PromptMessage::new_text(role, parts.join("\n")))
+}
+
+/// The progress text the MCP client sees for each turn event.
+fn progress_message(event: AgentEvent) -> String {
+    match event {
+        AgentEvent::ModelCall {
+            iteration,
+            max_iterations,
+            tools_offered,
+        } => format!("model call {iteration}/{max_iterations} ({tools_offered} tools offered)"),
+        AgentEvent::ToolCall { name } => format!("tool call {name}"),
+        AgentEvent::TextDelta(text) | AgentEvent::Notice(text) => text,
+    }
 }
 
 /// Host headers the server accepts: the advertised host and bind address besides loopback,

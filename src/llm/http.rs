@@ -1,0 +1,236 @@
+//! The transport the HTTP dialects share: an answer arrives as server-sent events (decoded
+//! by the dialect into [`StreamEvent`]s) or, from a server that does not stream, as one JSON
+//! body (decoded into the same events and assembled by the same [`TurnAssembler`]).
+
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use reqwest::RequestBuilder;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use super::assembler::TurnAssembler;
+use super::conversation::Request;
+use super::error::{ErrorKind, LlmError};
+use super::http_errors::ApiContext;
+use super::retry::{RetryPolicy, SendError, error_chain, send_with_retry};
+use super::runtime::{EventStream, Opened};
+use super::sse::{SseEvent, SseParser};
+use super::stream_event::StreamEvent;
+
+/// Turns one provider's server-sent events into neutral events.
+pub trait SseDecoder: Send + 'static {
+    /// One event; `Err` is an error event or one that does not parse.
+    fn event(&mut self, name: Option<&str>, data: &str) -> Result<Vec<StreamEvent>, String>;
+    /// The stream ended: whatever its end implies (some servers omit their end marker).
+    fn end(&mut self) -> Vec<StreamEvent> {
+        Vec::new()
+    }
+}
+
+/// A whole (non-streaming) answer decoded into events.
+pub type JsonDecoder = fn(&Value) -> Result<Vec<StreamEvent>, String>;
+
+/// Reads an answer: an event stream decoded by `decoder`, or a JSON body by `from_json`.
+pub async fn read_answer<D: SseDecoder>(
+    response: reqwest::Response,
+    decoder: D,
+    from_json: JsonDecoder,
+    origin: String,
+) -> Result<Opened<'static>, LlmError> {
+    if !is_event_stream(&response) {
+        let broke = |d: String| LlmError::stream_broke_off(d).with_origin(origin.clone());
+        let value: Value = response
+            .json()
+            .await
+            .map_err(|e| broke(format!("the answer is not JSON ({e})")))?;
+        let events = from_json(&value).map_err(broke)?;
+        let response = TurnAssembler::assemble(events).map_err(|e| {
+            LlmError::new(
+                ErrorKind::Protocol,
+                format!("the answer was malformed: {e}"),
+            )
+            .with_origin(origin.clone())
+        })?;
+        return Ok(Opened::Complete(response));
+    }
+    Ok(Opened::Stream(decode(
+        sse_events(response),
+        decoder,
+        origin,
+    )))
+}
+
+struct Decoding<D> {
+    events: BoxStream<'static, Result<SseEvent, String>>,
+    decoder: D,
+    origin: String,
+    done: bool,
+}
+
+fn decode<D: SseDecoder>(
+    events: BoxStream<'static, Result<SseEvent, String>>,
+    decoder: D,
+    origin: String,
+) -> EventStream<'static> {
+    let state = Decoding {
+        events,
+        decoder,
+        origin,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let item = match st.events.next().await {
+            Some(Ok(ev)) => st.decoder.event(ev.event.as_deref(), &ev.data),
+            Some(Err(e)) => Err(e),
+            None => {
+                st.done = true;
+                Ok(st.decoder.end())
+            }
+        };
+        st.done |= item.is_err();
+        let item = item.map_err(|d| LlmError::stream_broke_off(d).with_origin(st.origin.clone()));
+        Some((item, st))
+    })
+    .boxed()
+}
+
+struct Parsing<S> {
+    bytes: S,
+    parser: SseParser,
+    ready: VecDeque<SseEvent>,
+    done: bool,
+}
+
+/// The response body as server-sent events; a transport failure ends it with an `Err`.
+fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<SseEvent, String>> {
+    let state = Parsing {
+        bytes: response.bytes_stream(),
+        parser: SseParser::default(),
+        ready: VecDeque::new(),
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(ev) = st.ready.pop_front() {
+                return Some((Ok(ev), st));
+            }
+            if st.done {
+                return None;
+            }
+            match st.bytes.next().await {
+                Some(Ok(chunk)) => st.ready.extend(st.parser.push(chunk.as_ref())),
+                Some(Err(e)) => {
+                    st.done = true;
+                    return Some((Err(error_chain(&e)), st));
+                }
+                None => {
+                    st.done = true;
+                    st.ready.extend(st.parser.finish());
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// One HTTP provider endpoint's client, headers, credentials and retry policy.
+pub struct HttpTransport {
+    client: reqwest::Client,
+    pub retry: RetryPolicy,
+    pub ctx: ApiContext,
+    headers: HeaderMap,
+}
+
+impl HttpTransport {
+    /// `auth`: the credential header, marked sensitive so it never reaches a log.
+    pub fn new(
+        ctx: ApiContext,
+        mut headers: HeaderMap,
+        auth: Option<(HeaderName, String)>,
+    ) -> Self {
+        if let Some((name, value)) = auth
+            && let Ok(mut value) = HeaderValue::from_str(&value)
+        {
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        HttpTransport {
+            client: super::http_client(),
+            retry: RetryPolicy::default(),
+            ctx,
+            headers,
+        }
+    }
+
+    /// A request to `url` with the provider's headers and credentials.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.client.get(url).headers(self.headers.clone())
+    }
+
+    /// POSTs `body` with the shared retry policy; the error says what to fix.
+    pub async fn post(
+        &self,
+        url: &str,
+        body: &Value,
+        stream: bool,
+    ) -> Result<reqwest::Response, SendError> {
+        send_with_retry(self.retry, || {
+            let builder = self
+                .client
+                .post(url)
+                .headers(self.headers.clone())
+                .json(body);
+            if stream {
+                builder.header(reqwest::header::ACCEPT, "text/event-stream")
+            } else {
+                builder
+            }
+        })
+        .await
+    }
+
+    pub fn error(&self, url: &str, error: SendError) -> LlmError {
+        self.ctx.send_error(url, error)
+    }
+}
+
+/// Merges the agent's `additional_model_request_fields` into a request body: the operator's
+/// explicit choice wins, except over the fields that carry the conversation itself.
+pub fn merge_additional_fields(
+    body: &mut Value,
+    request: &Request,
+    reserved: &[&str],
+) -> Result<(), LlmError> {
+    let Some(extra) = &request.options.additional_model_request_fields else {
+        return Ok(());
+    };
+    let (Value::Object(extra), Value::Object(body)) = (extra, body) else {
+        return Err(LlmError::new(
+            ErrorKind::InvalidRequest,
+            "additional_model_request_fields must be a mapping of request fields",
+        )
+        .with_advice("write it as a YAML mapping, e.g. {top_k: 5}"));
+    };
+    if let Some(key) = extra.keys().find(|k| reserved.contains(&k.as_str())) {
+        return Err(LlmError::new(
+            ErrorKind::Unsupported,
+            format!("additional_model_request_fields may not set '{key}': Pallas writes that field itself"),
+        )
+        .with_advice("remove it from the agent's additional_model_request_fields"));
+    }
+    body.extend(extra.clone());
+    Ok(())
+}
