@@ -296,6 +296,115 @@ suite! {
     conversation_generic => Surface::Generic,
 }
 
+// ── Shared policy: the same on every provider ───────────────────────────────────────────
+
+const POLICY_AGENTS: &str = r#"
+name: policy
+version: "1.0.0"
+host: 127.0.0.1
+registry_port: 0
+agents:
+  jarvis:
+    port: 0
+    instruction: "You are Jarvis."
+    servers: [notes]
+    max_iterations: 3
+  quiet:
+    port: 0
+    instruction: "You are Quiet."
+    servers: [notes]
+    max_iterations: 3
+    streaming: false
+    additional_model_request_fields: {top_k: 5}
+"#;
+
+/// `streaming: false`, the one retry of a broken stream and pass-through request fields
+/// behave alike on every provider, because the runtime, not the provider, owns them.
+async fn policy_suite(surface: Surface) {
+    let run = start_with(POLICY_AGENTS, |sim| surface.config(sim)).await;
+    if matches!(
+        surface,
+        Surface::AnthropicDirect | Surface::AnthropicMantle | Surface::OpenAiMantle
+    ) {
+        run.sim.set_api_key(Some(KEY));
+    }
+
+    // A stream that breaks once is retried: the caller is told, then gets the answer.
+    let (client, recorder) = connect(&run.url("jarvis")).await;
+    run.sim.inject_stream_error(1);
+    let (answer, is_error) = ask(&client, "jarvis", "this one breaks once").await;
+    assert!(!is_error, "{surface:?}: {answer}");
+    assert_eq!(
+        answer, "Simulated reply to: this one breaks once",
+        "{surface:?}"
+    );
+    eventually("the retry notice arrives", || {
+        let notice = recorder
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "\n[the answer stream broke off; retrying]\n");
+        async move { notice }
+    })
+    .await;
+    client.cancel().await.unwrap();
+
+    // `streaming: false`: one plain call, no streamed text, the extra fields in the body.
+    run.sim.clear_requests();
+    let (client, recorder) = connect(&run.url("quiet")).await;
+    let (answer, is_error) = ask(&client, "quiet", "hello quietly").await;
+    assert!(!is_error, "{surface:?}: {answer}");
+    assert_eq!(answer, "Simulated reply to: hello quietly", "{surface:?}");
+    let streamed: Vec<String> = recorder
+        .ordered_progress()
+        .into_iter()
+        .filter(|p| !p.starts_with("model call ") && !p.starts_with("tool call "))
+        .collect();
+    assert!(streamed.is_empty(), "{surface:?}: {streamed:?}");
+    let calls = run.sim.requests();
+    let call = calls
+        .iter()
+        .find(|r| {
+            matches!(
+                r.operation.as_str(),
+                "Messages" | "ChatCompletions" | "Converse" | "ConverseStream"
+            )
+        })
+        .unwrap();
+    match surface {
+        Surface::Bedrock => {
+            assert_eq!(call.operation, "Converse");
+            assert_eq!(call.body["additionalModelRequestFields"]["top_k"], 5);
+        }
+        _ => {
+            assert_ne!(call.body["stream"], true, "{surface:?}: {}", call.body);
+            assert_eq!(call.body["top_k"], 5, "{surface:?}: {}", call.body);
+        }
+    }
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+macro_rules! policy {
+    ($($name:ident => $surface:expr),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                policy_suite($surface).await;
+            }
+        )*
+    };
+}
+
+policy! {
+    policy_bedrock => Surface::Bedrock,
+    policy_anthropic_direct => Surface::AnthropicDirect,
+    policy_anthropic_mantle => Surface::AnthropicMantle,
+    policy_openai_mantle => Surface::OpenAiMantle,
+    policy_generic => Surface::Generic,
+}
+
 // ── The Mantle shims ────────────────────────────────────────────────────────────────────
 
 fn mantle_config(sim: &Simulator, extra: &str) -> String {

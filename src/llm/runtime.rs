@@ -167,8 +167,8 @@ impl<D: Dialect> Runtime<D> {
         LlmError::new(
             ErrorKind::Transport,
             format!(
-                "no stream event for {} s; the connection looks dead",
-                self.idle_timeout.as_secs()
+                "no stream event for {:?}; the connection looks dead",
+                self.idle_timeout
             ),
         )
         .with_origin(self.dialect.origin())
@@ -232,4 +232,153 @@ pub async fn collect(opened: Opened<'_>) -> Result<Response, LlmError> {
         }
     }
     turn.finish().map_err(LlmError::stream_broke_off)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::llm::conversation::{GenerationOptions, Message, StopReason};
+    use crate::llm::{PreflightStatus, probe};
+
+    /// What the fake's next streaming attempt does.
+    #[derive(Clone, Copy)]
+    enum Attempt {
+        Answer,
+        BreakOff,
+        GoSilent,
+    }
+
+    struct Fake {
+        attempts: Mutex<Vec<Attempt>>,
+        streamed: AtomicUsize,
+        completed: AtomicUsize,
+    }
+
+    fn answer(text: &str) -> Vec<StreamEvent> {
+        vec![
+            StreamEvent::Text {
+                index: 0,
+                text: text.into(),
+            },
+            StreamEvent::Stop(StopReason::EndTurn),
+            StreamEvent::End,
+        ]
+    }
+
+    impl Dialect for Fake {
+        fn provider(&self) -> Provider {
+            Provider::Generic
+        }
+        fn model_id(&self) -> &str {
+            "fake"
+        }
+        fn origin(&self) -> String {
+            "fake at test://".into()
+        }
+        fn complete<'a>(&'a self, _: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
+            self.completed.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(TurnAssembler::assemble(answer("whole")).unwrap()) })
+        }
+        fn open_stream<'a>(
+            &'a self,
+            _: &'a Request,
+        ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
+            self.streamed.fetch_add(1, Ordering::SeqCst);
+            let attempt = self.attempts.lock().unwrap().remove(0);
+            let stream: EventStream<'a> = match attempt {
+                Attempt::Answer => futures::stream::iter([Ok(answer("streamed"))]).boxed(),
+                Attempt::BreakOff => futures::stream::iter([
+                    Ok(vec![StreamEvent::Text {
+                        index: 0,
+                        text: "Partial ".into(),
+                    }]),
+                    Err(LlmError::stream_broke_off("overloaded")),
+                ])
+                .boxed(),
+                Attempt::GoSilent => futures::stream::pending().boxed(),
+            };
+            Box::pin(async move { Ok(Opened::Stream(stream)) })
+        }
+        fn preflight(&self) -> BoxFuture<'_, Preflight> {
+            Box::pin(async { probe::preflight("generic", "fake", Ok("ok".into())) })
+        }
+    }
+
+    fn runtime(attempts: &[Attempt]) -> Runtime<Fake> {
+        let mut r = Runtime::new(Fake {
+            attempts: Mutex::new(attempts.to_vec()),
+            streamed: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+        });
+        r.retry_delay = Duration::ZERO;
+        r
+    }
+
+    fn request(streaming: Option<bool>) -> Request {
+        Request {
+            system: String::new(),
+            messages: vec![Message::user_text("hi")],
+            tools: vec![],
+            max_tokens: 100,
+            options: GenerationOptions {
+                streaming,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<AgentEvent>) -> Vec<AgentEvent> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[tokio::test]
+    async fn streaming_false_makes_one_plain_call() {
+        let r = runtime(&[]);
+        let response = r.complete(&request(Some(false)), None).await.unwrap();
+        assert_eq!(response.message.text(), "whole");
+        assert_eq!(r.dialect().streamed.load(Ordering::SeqCst), 0);
+        assert_eq!(r.dialect().completed.load(Ordering::SeqCst), 1);
+        assert_eq!(r.preflight().await.status, PreflightStatus::Ok);
+    }
+
+    #[tokio::test]
+    async fn a_broken_stream_is_retried_once_with_a_notice_then_fails() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let r = runtime(&[Attempt::BreakOff, Attempt::Answer]);
+        let response = r.complete(&request(None), Some(&tx)).await.unwrap();
+        assert_eq!(response.message.text(), "streamed");
+        assert_eq!(
+            drain(&mut rx),
+            vec![
+                AgentEvent::TextDelta("Partial ".into()),
+                AgentEvent::Notice(STREAM_RETRY_NOTICE.into()),
+                AgentEvent::TextDelta("streamed".into()),
+            ]
+        );
+        let r = runtime(&[Attempt::BreakOff, Attempt::BreakOff, Attempt::Answer]);
+        let e = r.complete(&request(None), None).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::StreamBroken);
+        assert!(
+            e.to_string().contains("stream broke off: overloaded"),
+            "{e}"
+        );
+        assert_eq!(r.dialect().streamed.load(Ordering::SeqCst), 2, "one retry");
+    }
+
+    /// The timeout is a field so a test need not wait five minutes (tokio's paused clock
+    /// would need its `test-util` feature, which rebuilds every dependency).
+    #[tokio::test]
+    async fn a_silent_stream_times_out_and_is_not_retried() {
+        let mut r = runtime(&[Attempt::GoSilent, Attempt::Answer]);
+        r.idle_timeout = Duration::from_millis(50);
+        let started = tokio::time::Instant::now();
+        let e = r.complete(&request(None), None).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transport);
+        assert!(e.to_string().contains("no stream event for 50ms"), "{e}");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(r.dialect().streamed.load(Ordering::SeqCst), 1);
+    }
 }

@@ -237,3 +237,56 @@ impl std::fmt::Debug for AnthropicDialect {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::conversation::Message;
+    use crate::llm::reasoning;
+
+    fn body(spec: &str, max_tokens: u32) -> Value {
+        let spec: ModelSpec = spec.parse().unwrap();
+        let request = Request {
+            system: String::new(),
+            messages: vec![Message::user_text("hi")],
+            tools: vec![],
+            max_tokens,
+            options: Default::default(),
+        };
+        AnthropicDialect::new(&spec, &AnthropicSettings::default())
+            .body(&request, true)
+            .unwrap()
+    }
+
+    /// The planner Bedrock uses decides the budget here too: levels up to 64000 tokens,
+    /// capped to leave a quarter of max_tokens for the answer.
+    #[test]
+    fn reasoning_budgets_match_bedrock() {
+        let level = |l: &str| crate::model::Reasoning::Level(l.into());
+        for (l, max_tokens) in [("high", 8000), ("max", 128000), ("minimal", 64000)] {
+            let bedrock = reasoning::fields(
+                "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                &level(l),
+                max_tokens,
+                true,
+            )
+            .unwrap()
+            .unwrap();
+            let sent = body(
+                &format!("anthropic.claude-haiku-4-5?reasoning={l}"),
+                max_tokens,
+            );
+            assert_eq!(sent["thinking"], bedrock.fields["thinking"], "{l}");
+        }
+        assert_eq!(
+            body("anthropic.claude-haiku-4-5?reasoning=high", 8000)["thinking"]["budget_tokens"],
+            6000
+        );
+        assert_eq!(
+            body("anthropic.claude-haiku-4-5?reasoning=max", 128000)["thinking"]["budget_tokens"],
+            64000
+        );
+        let adaptive = body("anthropic.claude-opus-4-7?reasoning=high", 64000);
+        assert_eq!(adaptive["thinking"]["type"], "adaptive");
+    }
+}

@@ -303,4 +303,74 @@ mod tests {
             .to_string();
         assert!(five.contains("failed 4 attempts"), "{five}");
     }
+
+    /// Bedrock's error codes and the HTTP providers' statuses land on the same kinds, so
+    /// the runtime treats a throttled Bedrock call and an HTTP 429 alike.
+    #[tokio::test]
+    async fn bedrock_and_http_errors_share_one_taxonomy() {
+        use crate::llm::http_errors::ApiContext;
+        use reqwest::StatusCode;
+        let p = provider("us.anthropic.claude-sonnet-4-6", "us-east-1").await;
+        let cases = [
+            (
+                "ThrottlingException",
+                "Too many requests",
+                429,
+                ErrorKind::Throttled,
+            ),
+            (
+                "AccessDeniedException",
+                "not authorized to perform",
+                403,
+                ErrorKind::AccessDenied,
+            ),
+            (
+                "ResourceNotFoundException",
+                "no such model",
+                404,
+                ErrorKind::NotFound,
+            ),
+            (
+                "ValidationException",
+                "Input is too long for requested model.",
+                400,
+                ErrorKind::ContextTooLong,
+            ),
+            (
+                "ValidationException",
+                "messages.0: blank text",
+                400,
+                ErrorKind::InvalidRequest,
+            ),
+            (
+                "ServiceUnavailableException",
+                "Try later",
+                503,
+                ErrorKind::Service,
+            ),
+        ];
+        for (code, message, status, kind) in cases {
+            assert_eq!(
+                p.classify(code, message.into(), 1).kind,
+                kind,
+                "bedrock {code}"
+            );
+            for (provider, mantle) in [
+                ("anthropic", false),
+                ("anthropic", true),
+                ("openai", true),
+                ("generic", false),
+            ] {
+                let ctx = ApiContext {
+                    provider,
+                    mantle,
+                    wire_model: "m".into(),
+                    key_hint: "k",
+                };
+                let problem = ctx.status_problem(StatusCode::from_u16(status).unwrap(), message, 1);
+                assert_eq!(problem.kind, kind, "{provider} (mantle: {mantle}) {status}");
+            }
+        }
+        assert!(ErrorKind::Throttled.is_transient() && !ErrorKind::ContextTooLong.is_transient());
+    }
 }
