@@ -92,8 +92,8 @@ impl Surface {
     }
 }
 
-async fn start_surface(surface: Surface) -> Running {
-    let run = start_with(AGENT, |sim| surface.config(sim)).await;
+async fn start_surface(agents: &str, surface: Surface) -> Running {
+    let run = start_with(agents, |sim| surface.config(sim)).await;
     if matches!(
         surface,
         Surface::AnthropicDirect | Surface::AnthropicMantle | Surface::OpenAiMantle
@@ -114,7 +114,7 @@ fn model_calls(run: &Running, surface: Surface) -> Vec<Value> {
 
 /// The conversation suite. Each step uses a fresh MCP session, so histories do not mix.
 async fn conversation_suite(surface: Surface) {
-    let run = start_surface(surface).await;
+    let run = start_surface(AGENT, surface).await;
     let url = run.url("jarvis");
     let provider = surface.provider();
 
@@ -276,19 +276,20 @@ async fn conversation_suite(surface: Surface) {
     run.fleet.shutdown().await;
 }
 
-/// One test per surface; `bedrock` joins with one more line once its provider streams.
-macro_rules! suite {
-    ($($name:ident => $surface:expr),* $(,)?) => {
+/// One test per surface for a suite.
+macro_rules! per_surface {
+    ($suite:ident: $($name:ident => $surface:expr),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                conversation_suite($surface).await;
+                $suite($surface).await;
             }
         )*
     };
 }
 
-suite! {
+per_surface! {
+    conversation_suite:
     conversation_bedrock => Surface::Bedrock,
     conversation_anthropic_direct => Surface::AnthropicDirect,
     conversation_anthropic_mantle => Surface::AnthropicMantle,
@@ -298,36 +299,17 @@ suite! {
 
 // ── Shared policy: the same on every provider ───────────────────────────────────────────
 
-const POLICY_AGENTS: &str = r#"
-name: policy
-version: "1.0.0"
-host: 127.0.0.1
-registry_port: 0
-agents:
-  jarvis:
-    port: 0
-    instruction: "You are Jarvis."
-    servers: [notes]
-    max_iterations: 3
-  quiet:
-    port: 0
-    instruction: "You are Quiet."
-    servers: [notes]
-    max_iterations: 3
-    streaming: false
-    additional_model_request_fields: {top_k: 5}
-"#;
+/// [`AGENT`] plus `quiet`, which does not stream and passes a request field through.
+fn policy_agents() -> String {
+    format!(
+        "{AGENT}  quiet:\n    port: 0\n    instruction: \"You are Quiet.\"\n    servers: [notes]\n    max_iterations: 3\n    streaming: false\n    additional_model_request_fields: {{top_k: 5}}\n"
+    )
+}
 
 /// `streaming: false`, the one retry of a broken stream and pass-through request fields
 /// behave alike on every provider, because the runtime, not the provider, owns them.
 async fn policy_suite(surface: Surface) {
-    let run = start_with(POLICY_AGENTS, |sim| surface.config(sim)).await;
-    if matches!(
-        surface,
-        Surface::AnthropicDirect | Surface::AnthropicMantle | Surface::OpenAiMantle
-    ) {
-        run.sim.set_api_key(Some(KEY));
-    }
+    let run = start_surface(&policy_agents(), surface).await;
 
     // A stream that breaks once is retried: the caller is told, then gets the answer.
     let (client, recorder) = connect(&run.url("jarvis")).await;
@@ -386,18 +368,8 @@ async fn policy_suite(surface: Surface) {
     run.fleet.shutdown().await;
 }
 
-macro_rules! policy {
-    ($($name:ident => $surface:expr),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                policy_suite($surface).await;
-            }
-        )*
-    };
-}
-
-policy! {
+per_surface! {
+    policy_suite:
     policy_bedrock => Surface::Bedrock,
     policy_anthropic_direct => Surface::AnthropicDirect,
     policy_anthropic_mantle => Surface::AnthropicMantle,
@@ -899,7 +871,7 @@ async fn the_preflight_refreshes_on_its_interval() {
 async fn overload_and_throttling_are_retried_but_bad_requests_are_not() {
     use pallas::simulator::InjectedError;
     for surface in [Surface::AnthropicMantle, Surface::OpenAiMantle] {
-        let run = start_surface(surface).await;
+        let run = start_surface(AGENT, surface).await;
         let (client, _) = connect(&run.url("jarvis")).await;
         run.sim.inject_error(InjectedError::Throttling, 1);
         run.sim.inject_error(InjectedError::ServiceUnavailable, 1);

@@ -48,6 +48,26 @@ fn tool_events(position: usize, call: &Value, out: &mut Vec<StreamEvent>) {
     }
 }
 
+/// A streamed delta or a whole message: its text and its tool calls (whole calls carry no
+/// `index`; their position is it).
+fn message_events(message: &Value, out: &mut Vec<StreamEvent>) {
+    if let Some(t) = message.get("content").and_then(Value::as_str) {
+        out.push(StreamEvent::Text {
+            index: 0,
+            text: t.to_string(),
+        });
+    }
+    for (position, call) in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        tool_events(position, call, out);
+    }
+}
+
 impl SseDecoder for ChunkDecoder {
     fn event(&mut self, _name: Option<&str>, data: &str) -> Result<Vec<StreamEvent>, String> {
         if data.trim() == "[DONE]" {
@@ -69,22 +89,7 @@ impl SseDecoder for ChunkDecoder {
             .into_iter()
             .flatten()
         {
-            let delta = choice.get("delta").unwrap_or(&Value::Null);
-            if let Some(t) = delta.get("content").and_then(Value::as_str) {
-                out.push(StreamEvent::Text {
-                    index: 0,
-                    text: t.to_string(),
-                });
-            }
-            for (position, call) in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                tool_events(position, call, &mut out);
-            }
+            message_events(choice.get("delta").unwrap_or(&Value::Null), &mut out);
             if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
                 self.finished = true;
                 out.push(StreamEvent::Stop(finish_reason(f)));
@@ -109,24 +114,7 @@ pub fn response_events(body: &Value) -> Result<Vec<StreamEvent>, String> {
         .ok_or("the response has no choices")?;
     let message = choice.get("message").unwrap_or(&Value::Null);
     let mut out = Vec::new();
-    if let Some(t) = message.get("content").and_then(Value::as_str) {
-        out.push(StreamEvent::Text {
-            index: 0,
-            text: t.to_string(),
-        });
-    }
-    for (position, call) in message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        // Whole calls carry no `index`; their position is it.
-        let mut call = call.clone();
-        call["index"] = json!(position);
-        tool_events(position, &call, &mut out);
-    }
+    message_events(message, &mut out);
     let finish = choice
         .get("finish_reason")
         .and_then(Value::as_str)
