@@ -159,7 +159,7 @@ impl Agent {
                 );
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
-            let support = media::MediaSupport::from(&self.capabilities);
+            let support = self.media_support();
             let results: Vec<ToolResult> =
                 join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
             for r in results.iter().filter(|r| r.is_error) {
@@ -178,6 +178,11 @@ impl Agent {
         } else {
             format!("{answer}\n\n{note}")
         })
+    }
+
+    /// What this agent's model takes, within its provider's limits.
+    pub fn media_support(&self) -> media::MediaSupport {
+        media::MediaSupport::new(&self.capabilities, self.llm.limits())
     }
 
     fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod http_errors;
+pub mod limits;
 pub mod mantle;
 pub mod openai;
 pub mod probe;
@@ -31,6 +32,7 @@ use crate::model::{ModelSpec, Provider};
 pub use conversation::{Request, Response};
 pub use error::{ErrorKind, LlmError};
 pub use events::{AgentEvent, EventSink};
+pub use limits::MediaLimits;
 use runtime::Runtime;
 
 /// The cached, token-free answer to "could this agent reach its model right now?".
@@ -64,6 +66,8 @@ pub trait LlmProvider: Send + Sync {
     ) -> BoxFuture<'a, Result<Response, LlmError>>;
     /// Checks what can be checked without spending tokens (credentials, endpoint).
     fn preflight(&self) -> BoxFuture<'_, Preflight>;
+    /// The attachments this provider accepts in one request.
+    fn limits(&self) -> MediaLimits;
 }
 
 /// Settings the CLI or tests may impose on top of the config files, e.g. `--simulate`.

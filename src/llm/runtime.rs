@@ -15,7 +15,7 @@ use super::conversation::{Request, Response};
 use super::error::{ErrorKind, LlmError};
 use super::events::{AgentEvent, EventSink, emit};
 use super::stream_event::StreamEvent;
-use super::{LlmProvider, Preflight};
+use super::{LlmProvider, MediaLimits, Preflight};
 use crate::model::Provider;
 
 /// Longest silence between stream events before the connection counts as dead. Long
@@ -57,6 +57,8 @@ pub trait Dialect: Send + Sync + 'static {
     /// Sees every successful answer, e.g. for debug logging.
     fn on_response(&self, _response: &Response, _streamed: bool) {}
     fn preflight(&self) -> BoxFuture<'_, Preflight>;
+    /// The attachments this provider accepts in one request.
+    fn limits(&self) -> MediaLimits;
 }
 
 /// A dialect plus the shared policy; this is what the agent loop calls.
@@ -215,6 +217,10 @@ impl<D: Dialect> LlmProvider for Runtime<D> {
     fn preflight(&self) -> BoxFuture<'_, Preflight> {
         self.dialect.preflight()
     }
+
+    fn limits(&self) -> MediaLimits {
+        self.dialect.limits()
+    }
 }
 
 /// Drains an answer without forwarding anything: for dialects whose one-piece call got a
@@ -304,6 +310,9 @@ mod tests {
         }
         fn preflight(&self) -> BoxFuture<'_, Preflight> {
             Box::pin(async { probe::preflight("generic", "fake", Ok("ok".into())) })
+        }
+        fn limits(&self) -> MediaLimits {
+            MediaLimits::CHAT_COMPLETIONS
         }
     }
 

@@ -130,7 +130,7 @@ impl AgentServer {
             "type": "object",
             "properties": {
                 "message": {"type": "string", "description": format!("The message for {}", config.title)},
-                "attachments": media::attachments_schema()
+                "attachments": media::attachments_schema(self.runtime.agent.llm.limits())
             },
             "required": ["message"]
         });
@@ -180,8 +180,7 @@ impl AgentServer {
         let agent = &self.runtime.agent;
         let attachments = arguments.as_ref().and_then(|a| a.get("attachments"));
         // Files come first: models read a document or image better before the question.
-        let mut content = match media::attachment_blocks(attachments, (&agent.capabilities).into())
-        {
+        let mut content = match media::attachment_blocks(attachments, agent.media_support()) {
             Ok(blocks) => blocks,
             Err(problem) => return Ok(CallToolResult::error(vec![McpContent::text(problem)])),
         };

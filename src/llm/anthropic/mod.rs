@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use super::Preflight;
 use super::conversation::{Request, Response};
 use super::error::{ErrorKind, LlmError};
 use super::http::{HttpTransport, merge_additional_fields, read_answer};
@@ -18,6 +17,7 @@ use super::mantle;
 use super::probe::{preflight, probe};
 use super::reasoning::ReasoningSetting;
 use super::runtime::{Dialect, Opened, collect};
+use super::{MediaLimits, Preflight};
 use crate::config::AnthropicSettings;
 use crate::model::{ModelSpec, Provider};
 pub use decode::{MessagesDecoder, response_events};
@@ -224,6 +224,10 @@ impl Dialect for AnthropicDialect {
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {
         Box::pin(async move { preflight("anthropic", &self.model, self.check().await) })
+    }
+
+    fn limits(&self) -> MediaLimits {
+        MediaLimits::MESSAGES
     }
 }
 

@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use crate::llm::conversation::{
-    ContentBlock, Document, Image, Message, Reasoning, Request, Role, StopReason, ToolChoice,
-    ToolResultContent, base64,
+    ContentBlock, Document, DocumentFormat, Image, Message, Reasoning, Request, Role, StopReason,
+    ToolChoice, ToolResultContent, base64,
 };
 use crate::llm::reasoning::ReasoningFields;
 
@@ -126,10 +126,10 @@ fn image(i: &Image) -> Value {
 /// PDFs go as base64 document blocks and text formats as plain-text documents; the API has
 /// no block for Office files, so those become a note the model can read.
 fn document(d: &Document) -> Value {
-    match d.format.as_str() {
-        "pdf" => json!({"type": "document", "title": d.name,
+    match d.format {
+        DocumentFormat::Pdf => json!({"type": "document", "title": d.name,
             "source": {"type": "base64", "media_type": "application/pdf", "data": base64::encode(&d.data)}}),
-        "txt" | "md" | "csv" | "html" => json!({"type": "document", "title": d.name,
+        f if f.is_text() => json!({"type": "document", "title": d.name,
             "source": {"type": "text", "media_type": "text/plain", "data": String::from_utf8_lossy(&d.data)}}),
         other => json!({"type": "text",
             "text": format!("[document {} ({other}) omitted: the Anthropic API does not take {other} files]", d.name)}),

@@ -184,6 +184,10 @@ impl Dialect for BedrockDialect {
         Box::pin(self.converse_stream(request))
     }
 
+    fn limits(&self) -> super::MediaLimits {
+        super::MediaLimits::CONVERSE
+    }
+
     fn on_response(&self, response: &Response, streamed: bool) {
         if self.features.raw_debug && streamed {
             tracing::debug!(

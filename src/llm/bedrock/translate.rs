@@ -2,7 +2,7 @@
 
 use super::*;
 /// Named apart from Smithy's `Document` (JSON values), which this file also uses.
-use crate::llm::conversation::Document as FileDocument;
+use crate::llm::conversation::{Document as FileDocument, DocumentFormat};
 
 pub(super) fn build_err(e: impl std::fmt::Display) -> LlmError {
     LlmError::new(
@@ -109,15 +109,7 @@ pub(super) fn to_bedrock_image(img: &Image) -> Result<bt::ImageBlock, LlmError> 
 }
 
 pub(super) fn to_bedrock_document(doc: &FileDocument) -> Result<bt::DocumentBlock, LlmError> {
-    if !bt::DocumentFormat::values().contains(&doc.format.as_str()) {
-        return Err(LlmError::new(
-            ErrorKind::InvalidRequest,
-            format!(
-                "request rejected: document format {} is not accepted by Bedrock (pdf, csv, doc, docx, xls, xlsx, html, txt, md)",
-                doc.format
-            ),
-        ));
-    }
+    // Converse names its formats as Pallas does.
     bt::DocumentBlock::builder()
         .format(bt::DocumentFormat::from(doc.format.as_str()))
         .name(&doc.name)
@@ -251,7 +243,7 @@ pub(super) fn from_bedrock_block(b: bt::ContentBlock) -> Option<ContentBlock> {
                 return None;
             };
             ContentBlock::Document(FileDocument {
-                format: doc.format.as_str().to_string(),
+                format: DocumentFormat::from_name(doc.format.as_str())?,
                 name: doc.name,
                 data: blob.into_inner(),
             })

@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
-use super::Preflight;
 use super::conversation::{Request, Response};
 use super::error::{ErrorKind, LlmError};
 use super::http::{HttpTransport, merge_additional_fields, read_answer};
@@ -20,6 +19,7 @@ use super::mantle::is_mantle_url;
 use super::probe::{preflight, probe};
 use super::retry::SendError;
 use super::runtime::{Dialect, Opened, collect};
+use super::{MediaLimits, Preflight};
 use crate::config::{GenericSettings, OpenAiSettings, Secret};
 use crate::model::{ModelSpec, Provider, Reasoning};
 pub use decode::{ChunkDecoder, response_events};
@@ -234,5 +234,9 @@ impl Dialect for ChatDialect {
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {
         Box::pin(async move { preflight(self.provider.as_str(), &self.model, self.check().await) })
+    }
+
+    fn limits(&self) -> MediaLimits {
+        MediaLimits::CHAT_COMPLETIONS
     }
 }

@@ -168,8 +168,8 @@ pub fn finish_reason(s: &str) -> StopReason {
 
 /// Chat Completions has no document part: text formats are inlined, others are named only.
 fn document_text(d: &Document) -> String {
-    match d.format.as_str() {
-        "txt" | "md" | "csv" | "html" => {
+    match d.format {
+        f if f.is_text() => {
             format!(
                 "[document {} ({})]\n{}",
                 d.name,
