@@ -2,8 +2,6 @@
 //! by the dialect into [`StreamEvent`]s) or, from a server that does not stream, as one JSON
 //! body (decoded into the same events and assembled by the same [`TurnAssembler`]).
 
-use std::collections::VecDeque;
-
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::RequestBuilder;
@@ -16,13 +14,20 @@ use super::error::{ErrorKind, LlmError};
 use super::http_errors::ApiContext;
 use super::retry::{RetryPolicy, SendError, error_chain, send_with_retry};
 use super::runtime::{EventStream, Opened};
-use super::sse::{SseEvent, SseParser};
 use super::stream_event::StreamEvent;
+use eventsource_stream::{EventStreamError, Eventsource};
+
+/// One server-sent event: its `event:` name (`message` when the server sent none) and its
+/// `data:` lines joined with `\n`.
+struct SseEvent {
+    event: String,
+    data: String,
+}
 
 /// Turns one provider's server-sent events into neutral events.
 pub trait SseDecoder: Send + 'static {
     /// One event; `Err` is an error event or one that does not parse.
-    fn event(&mut self, name: Option<&str>, data: &str) -> Result<Vec<StreamEvent>, String>;
+    fn event(&mut self, name: &str, data: &str) -> Result<Vec<StreamEvent>, String>;
     /// The stream ended: whatever its end implies (some servers omit their end marker).
     fn end(&mut self) -> Vec<StreamEvent> {
         Vec::new()
@@ -85,7 +90,7 @@ fn decode<D: SseDecoder>(
             return None;
         }
         let item = match st.events.next().await {
-            Some(Ok(ev)) => st.decoder.event(ev.event.as_deref(), &ev.data),
+            Some(Ok(ev)) => st.decoder.event(&ev.event, &ev.data),
             Some(Err(e)) => Err(e),
             None => {
                 st.done = true;
@@ -99,43 +104,22 @@ fn decode<D: SseDecoder>(
     .boxed()
 }
 
-struct Parsing<S> {
-    bytes: S,
-    parser: SseParser,
-    ready: VecDeque<SseEvent>,
-    done: bool,
-}
-
 /// The response body as server-sent events; a transport failure ends it with an `Err`.
 fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<SseEvent, String>> {
-    let state = Parsing {
-        bytes: response.bytes_stream(),
-        parser: SseParser::default(),
-        ready: VecDeque::new(),
-        done: false,
-    };
-    futures::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(ev) = st.ready.pop_front() {
-                return Some((Ok(ev), st));
-            }
-            if st.done {
-                return None;
-            }
-            match st.bytes.next().await {
-                Some(Ok(chunk)) => st.ready.extend(st.parser.push(chunk.as_ref())),
-                Some(Err(e)) => {
-                    st.done = true;
-                    return Some((Err(error_chain(&e)), st));
-                }
-                None => {
-                    st.done = true;
-                    st.ready.extend(st.parser.finish());
-                }
-            }
-        }
-    })
-    .boxed()
+    response
+        .bytes_stream()
+        .eventsource()
+        .map(|item| {
+            item.map(|e| SseEvent {
+                event: e.event,
+                data: e.data,
+            })
+            .map_err(|e| match e {
+                EventStreamError::Transport(e) => error_chain(&e),
+                other => other.to_string(),
+            })
+        })
+        .boxed()
 }
 
 fn is_event_stream(response: &reqwest::Response) -> bool {

@@ -19,7 +19,6 @@ pub mod reasoning;
 pub mod retry;
 pub mod runtime;
 mod simulated;
-pub mod sse;
 pub mod stream_event;
 
 use std::sync::Arc;

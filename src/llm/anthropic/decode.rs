@@ -65,10 +65,10 @@ fn block(index: usize, b: &Value, whole: bool) -> Vec<StreamEvent> {
 }
 
 impl SseDecoder for MessagesDecoder {
-    fn event(&mut self, name: Option<&str>, data: &str) -> Result<Vec<StreamEvent>, String> {
+    fn event(&mut self, name: &str, data: &str) -> Result<Vec<StreamEvent>, String> {
         let v: Value = serde_json::from_str(data)
             .map_err(|e| format!("an event that is not JSON ({e}): {data}"))?;
-        let kind = v.get("type").and_then(Value::as_str).or(name).unwrap_or("");
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or(name);
         let index = v.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
         Ok(match kind {
             "message_start" => v.pointer("/message/usage").map(usage).into_iter().collect(),
@@ -160,7 +160,7 @@ mod tests {
         ];
         let decoded: Vec<StreamEvent> = events
             .iter()
-            .flat_map(|e| d.event(None, e).unwrap())
+            .flat_map(|e| d.event("message", e).unwrap())
             .collect();
         let r = TurnAssembler::assemble(decoded).unwrap();
         assert_eq!(r.stop_reason, StopReason::ToolUse);
@@ -175,14 +175,14 @@ mod tests {
     fn error_events_and_truncated_streams_fail() {
         let e = MessagesDecoder
             .event(
-                Some("error"),
+                "error",
                 r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
             )
             .unwrap_err();
         assert_eq!(e, "overloaded_error: Overloaded");
         let cut = MessagesDecoder
             .event(
-                None,
+                "message",
                 r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
             )
             .unwrap();

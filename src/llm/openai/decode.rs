@@ -69,7 +69,7 @@ fn message_events(message: &Value, out: &mut Vec<StreamEvent>) {
 }
 
 impl SseDecoder for ChunkDecoder {
-    fn event(&mut self, _name: Option<&str>, data: &str) -> Result<Vec<StreamEvent>, String> {
+    fn event(&mut self, _name: &str, data: &str) -> Result<Vec<StreamEvent>, String> {
         if data.trim() == "[DONE]" {
             self.done = true;
             return Ok(Vec::new());
@@ -144,7 +144,7 @@ mod tests {
         ];
         let mut events: Vec<StreamEvent> = chunks
             .iter()
-            .flat_map(|c| d.event(None, c).unwrap())
+            .flat_map(|c| d.event("message", c).unwrap())
             .collect();
         events.extend(d.end());
         let r = TurnAssembler::assemble(events).unwrap();
@@ -166,11 +166,14 @@ mod tests {
     fn error_chunks_and_cut_streams_fail() {
         let mut d = ChunkDecoder::default();
         let partial = d
-            .event(None, r#"{"choices":[{"delta":{"content":"partial"}}]}"#)
+            .event(
+                "message",
+                r#"{"choices":[{"delta":{"content":"partial"}}]}"#,
+            )
             .unwrap();
         let e = d
             .event(
-                None,
+                "message",
                 r#"{"error":{"type":"server_error","message":"boom"}}"#,
             )
             .unwrap_err();
