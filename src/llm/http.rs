@@ -9,13 +9,17 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::assembler::TurnAssembler;
-use super::conversation::Request;
+use super::conversation::{Request, Response};
 use super::error::{ErrorKind, LlmError};
 use super::http_errors::ApiContext;
+use super::probe::preflight;
 use super::retry::{RetryPolicy, SendError, error_chain, send_with_retry};
-use super::runtime::{EventStream, Opened};
+use super::runtime::{Dialect, EventStream, Opened, collect};
 use super::stream_event::StreamEvent;
+use super::{MediaLimits, Preflight};
+use crate::model::Provider;
 use eventsource_stream::{EventStreamError, Eventsource};
+use futures::future::BoxFuture;
 
 /// One server-sent event: its `event:` name (`message` when the server sent none) and its
 /// `data:` lines joined with `\n`.
@@ -128,6 +132,63 @@ fn is_event_stream(response: &reqwest::Response) -> bool {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// What an HTTP provider adds to the shared transport: one request sent and its answer read,
+/// streaming or not. Every HTTP dialect is a [`Dialect`] through it.
+pub trait HttpDialect: Send + Sync + 'static {
+    fn provider(&self) -> Provider;
+    fn model_id(&self) -> &str;
+    /// `anthropic at https://…/v1/messages`.
+    fn origin(&self) -> String;
+    fn send<'a>(
+        &'a self,
+        request: &'a Request,
+        stream: bool,
+    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>>;
+    /// The token-free check: `Ok` with what was confirmed, `Err` with what to fix.
+    fn check(&self) -> BoxFuture<'_, Result<String, String>>;
+    fn limits(&self) -> MediaLimits;
+}
+
+impl<T: HttpDialect> Dialect for T {
+    fn provider(&self) -> Provider {
+        HttpDialect::provider(self)
+    }
+
+    fn model_id(&self) -> &str {
+        HttpDialect::model_id(self)
+    }
+
+    fn origin(&self) -> String {
+        HttpDialect::origin(self)
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(async move { collect(self.send(request, false).await?).await })
+    }
+
+    fn open_stream<'a>(
+        &'a self,
+        request: &'a Request,
+    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
+        self.send(request, true)
+    }
+
+    fn preflight(&self) -> BoxFuture<'_, Preflight> {
+        Box::pin(async move {
+            let provider = HttpDialect::provider(self);
+            preflight(
+                provider.as_str(),
+                HttpDialect::model_id(self),
+                self.check().await,
+            )
+        })
+    }
+
+    fn limits(&self) -> MediaLimits {
+        HttpDialect::limits(self)
+    }
 }
 
 /// One HTTP provider endpoint's client, headers, credentials and retry policy.

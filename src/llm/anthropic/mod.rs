@@ -9,15 +9,15 @@ use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use super::conversation::{Request, Response};
+use super::MediaLimits;
+use super::conversation::Request;
 use super::error::{ErrorKind, LlmError};
-use super::http::{HttpTransport, merge_additional_fields, read_answer};
+use super::http::{HttpDialect, HttpTransport, merge_additional_fields, read_answer};
 use super::http_errors::{ApiContext, Problem};
 use super::mantle;
-use super::probe::{preflight, probe};
+use super::probe::probe;
 use super::reasoning::ReasoningSetting;
-use super::runtime::{Dialect, Opened, collect};
-use super::{MediaLimits, Preflight};
+use super::runtime::Opened;
 use crate::config::AnthropicSettings;
 use crate::model::{ModelSpec, Provider};
 pub use decode::{MessagesDecoder, response_events};
@@ -149,7 +149,7 @@ impl AnthropicDialect {
         Ok(body)
     }
 
-    async fn send(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
+    async fn send_request(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
         let url = self.messages_url();
         if !self.has_key {
             return Err(self.http.ctx.error(&url, self.missing_key()));
@@ -160,10 +160,16 @@ impl AnthropicDialect {
             .post(&url, &body, stream)
             .await
             .map_err(|e| self.http.error(&url, e))?;
-        read_answer(response, MessagesDecoder, response_events, self.origin()).await
+        read_answer(
+            response,
+            MessagesDecoder,
+            response_events,
+            HttpDialect::origin(self),
+        )
+        .await
     }
 
-    async fn check(&self) -> Result<String, String> {
+    async fn check_endpoint(&self) -> Result<String, String> {
         let url = self.model_url();
         if !self.has_key {
             let p = self.missing_key();
@@ -198,7 +204,7 @@ fn cache_placement(settings: &AnthropicSettings) -> Option<CachePlacement> {
     })
 }
 
-impl Dialect for AnthropicDialect {
+impl HttpDialect for AnthropicDialect {
     fn provider(&self) -> Provider {
         Provider::Anthropic
     }
@@ -211,19 +217,16 @@ impl Dialect for AnthropicDialect {
         self.http.ctx.origin(&self.messages_url())
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(async move { collect(self.send(request, false).await?).await })
-    }
-
-    fn open_stream<'a>(
+    fn send<'a>(
         &'a self,
         request: &'a Request,
+        stream: bool,
     ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
-        Box::pin(self.send(request, true))
+        Box::pin(self.send_request(request, stream))
     }
 
-    fn preflight(&self) -> BoxFuture<'_, Preflight> {
-        Box::pin(async move { preflight("anthropic", &self.model, self.check().await) })
+    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(self.check_endpoint())
     }
 
     fn limits(&self) -> MediaLimits {

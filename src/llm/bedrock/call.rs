@@ -12,6 +12,38 @@ use super::stream::{
 };
 use super::*;
 
+/// Converse and ConverseStream builders share every setter but no trait; one macro builds
+/// and sends both from the same [`CallParts`], so the two operations cannot drift apart.
+macro_rules! send_call {
+    ($self:ident, $builder:expr, $request:expr, $guardrail:ident) => {{
+        let parts: CallParts = build(&$self.model_id, $request, &$self.features)?;
+        let mut call = $builder
+            .model_id(&$self.model_id)
+            .set_messages(Some(parts.messages))
+            .set_system(parts.system)
+            .inference_config(parts.inference)
+            .set_tool_config(parts.tool_config)
+            .set_additional_model_request_fields(parts.additional);
+        if let Some((id, version, trace)) = $self.guardrail() {
+            call = call.guardrail_config(
+                bt::$guardrail::builder()
+                    .guardrail_identifier(id)
+                    .guardrail_version(version)
+                    .trace(trace)
+                    .build(),
+            );
+        }
+        if $self.features.raw_debug {
+            call.customize()
+                .interceptor(RawBodyLogger::new(&$self.model_id))
+                .send()
+                .await
+        } else {
+            call.send().await
+        }
+    }};
+}
+
 impl BedrockDialect {
     /// Whether this request may use ConverseStream: not with tools on a model that cannot
     /// stream tool use (from the table, or learned from a rejection).
@@ -39,33 +71,12 @@ impl BedrockDialect {
     }
 
     pub(super) async fn converse(&self, request: &Request) -> Result<Response, LlmError> {
-        let parts: CallParts = build(&self.model_id, request, &self.features)?;
-        let mut call = self
-            .client
-            .converse()
-            .model_id(&self.model_id)
-            .set_messages(Some(parts.messages))
-            .set_system(parts.system)
-            .inference_config(parts.inference)
-            .set_tool_config(parts.tool_config)
-            .set_additional_model_request_fields(parts.additional);
-        if let Some((id, version, trace)) = self.guardrail() {
-            call = call.guardrail_config(
-                bt::GuardrailConfiguration::builder()
-                    .guardrail_identifier(id)
-                    .guardrail_version(version)
-                    .trace(trace)
-                    .build(),
-            );
-        }
-        let output = if self.features.raw_debug {
-            call.customize()
-                .interceptor(RawBodyLogger::new(&self.model_id))
-                .send()
-                .await
-        } else {
-            call.send().await
-        }
+        let output = send_call!(
+            self,
+            self.client.converse(),
+            request,
+            GuardrailConfiguration
+        )
         .map_err(|e| self.map_error(e))?;
         let trace = output.trace().map(|t| format!("{t:?}"));
         let response = translate::from_bedrock_output(output)?;
@@ -82,33 +93,12 @@ impl BedrockDialect {
         &'a self,
         request: &'a Request,
     ) -> Result<Opened<'a>, LlmError> {
-        let parts = build(&self.model_id, request, &self.features)?;
-        let mut call = self
-            .client
-            .converse_stream()
-            .model_id(&self.model_id)
-            .set_messages(Some(parts.messages))
-            .set_system(parts.system)
-            .inference_config(parts.inference)
-            .set_tool_config(parts.tool_config)
-            .set_additional_model_request_fields(parts.additional);
-        if let Some((id, version, trace)) = self.guardrail() {
-            call = call.guardrail_config(
-                bt::GuardrailStreamConfiguration::builder()
-                    .guardrail_identifier(id)
-                    .guardrail_version(version)
-                    .trace(trace)
-                    .build(),
-            );
-        }
-        let sent = if self.features.raw_debug {
-            call.customize()
-                .interceptor(RawBodyLogger::new(&self.model_id))
-                .send()
-                .await
-        } else {
-            call.send().await
-        };
+        let sent = send_call!(
+            self,
+            self.client.converse_stream(),
+            request,
+            GuardrailStreamConfiguration
+        );
         let output = match sent.map_err(|e| self.map_error(e)) {
             Ok(output) => output,
             Err(e) if !request.tools.is_empty() && rejects_streaming_with_tools(&e) => {

@@ -11,15 +11,15 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
-use super::conversation::{Request, Response};
+use super::MediaLimits;
+use super::conversation::Request;
 use super::error::{ErrorKind, LlmError};
-use super::http::{HttpTransport, merge_additional_fields, read_answer};
+use super::http::{HttpDialect, HttpTransport, merge_additional_fields, read_answer};
 use super::http_errors::{ApiContext, Problem};
 use super::mantle::is_mantle_url;
-use super::probe::{preflight, probe};
+use super::probe::probe;
 use super::retry::SendError;
-use super::runtime::{Dialect, Opened, collect};
-use super::{MediaLimits, Preflight};
+use super::runtime::Opened;
 use crate::config::{GenericSettings, OpenAiSettings, Secret};
 use crate::model::{ModelSpec, Provider, Reasoning};
 pub use decode::{ChunkDecoder, response_events};
@@ -137,7 +137,7 @@ impl ChatDialect {
         Ok(body)
     }
 
-    async fn send(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
+    async fn send_request(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
         let url = self.completions_url();
         if let Some(problem) = self.missing_key() {
             return Err(self.http.ctx.error(&url, problem));
@@ -167,7 +167,7 @@ impl ChatDialect {
         .await
     }
 
-    async fn check(&self) -> Result<String, String> {
+    async fn check_endpoint(&self) -> Result<String, String> {
         let url = format!("{}/models", self.base_url);
         if let Some(p) = self.missing_key() {
             return Err(format!("{} — {}", p.message, p.fix));
@@ -208,7 +208,7 @@ impl ChatDialect {
     }
 }
 
-impl Dialect for ChatDialect {
+impl HttpDialect for ChatDialect {
     fn provider(&self) -> Provider {
         self.provider
     }
@@ -221,19 +221,16 @@ impl Dialect for ChatDialect {
         self.http.ctx.origin(&self.completions_url())
     }
 
-    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(async move { collect(self.send(request, false).await?).await })
-    }
-
-    fn open_stream<'a>(
+    fn send<'a>(
         &'a self,
         request: &'a Request,
+        stream: bool,
     ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
-        Box::pin(self.send(request, true))
+        Box::pin(self.send_request(request, stream))
     }
 
-    fn preflight(&self) -> BoxFuture<'_, Preflight> {
-        Box::pin(async move { preflight(self.provider.as_str(), &self.model, self.check().await) })
+    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(self.check_endpoint())
     }
 
     fn limits(&self) -> MediaLimits {
