@@ -279,3 +279,41 @@ pub fn merge_additional_fields(
     body.extend(extra.clone());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::conversation::{GenerationOptions, Message};
+    use serde_json::json;
+
+    fn request(fields: Value) -> Request {
+        Request {
+            system: String::new(),
+            messages: vec![Message::user_text("hi")],
+            tools: vec![],
+            max_tokens: 10,
+            options: GenerationOptions {
+                additional_model_request_fields: Some(fields),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn request_fields_are_merged_and_the_conversation_fields_refused() {
+        let mut body = json!({"model": "m", "temperature": 0.5});
+        merge_additional_fields(
+            &mut body,
+            &request(json!({"top_k": 5, "temperature": 1})),
+            &["model"],
+        )
+        .unwrap();
+        assert_eq!(body, json!({"model": "m", "temperature": 1, "top_k": 5}));
+        let e = merge_additional_fields(&mut body, &request(json!({"model": "x"})), &["model"])
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.to_string().contains("may not set 'model'"), "{e}");
+        let e = merge_additional_fields(&mut body, &request(json!([1])), &[]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    }
+}
