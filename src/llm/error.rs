@@ -31,8 +31,6 @@ pub enum ErrorKind {
     Protocol,
     /// No answer at all: connection refused, DNS, TLS, timeouts.
     Transport,
-    /// The caller gave up on the call.
-    Cancelled,
 }
 
 impl ErrorKind {

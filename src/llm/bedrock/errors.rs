@@ -75,6 +75,15 @@ impl BedrockDialect {
                 ))
             }
             "ValidationException" => rejected(ErrorKind::InvalidRequest, message),
+            "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" => {
+                LlmError::new(
+                    ErrorKind::Unauthorized,
+                    format!("the credentials were rejected: {message} ({code})"),
+                )
+                .with_advice(
+                    "refresh or replace the AWS credentials (an expired session token, a wrong secret key or a revoked AWS_BEARER_TOKEN_BEDROCK); `pallas check` shows which source is used",
+                )
+            }
             "ThrottlingException" | "ServiceQuotaExceededException" => throttled(attempts, &message),
             "ModelNotReadyException" => LlmError::new(
                 ErrorKind::Service,
@@ -317,6 +326,12 @@ mod tests {
                 "Too many requests",
                 429,
                 ErrorKind::Throttled,
+            ),
+            (
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+                401,
+                ErrorKind::Unauthorized,
             ),
             (
                 "AccessDeniedException",
