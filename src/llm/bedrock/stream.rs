@@ -307,4 +307,79 @@ mod tests {
             "messages.0: blank text"
         )));
     }
+
+    /// One turn (text, a tool call with split arguments, one without) as each provider's
+    /// wire sends it: the shared assembler makes the same message of all three.
+    #[test]
+    fn every_provider_stream_assembles_to_the_same_turn() {
+        use crate::llm::anthropic::MessagesDecoder;
+        use crate::llm::http::SseDecoder;
+        use crate::llm::openai::ChunkDecoder;
+
+        let bedrock = assemble(vec![
+            delta(0, bt::ContentBlockDelta::Text("Calling ".into())),
+            delta(0, bt::ContentBlockDelta::Text("tools.".into())),
+            start_tool(1, "t1", "notes__add_note"),
+            input(1, "{\"text\":"),
+            input(1, " \"ab\"}"),
+            start_tool(2, "t2", "notes__now"),
+            stop(bt::StopReason::ToolUse),
+            bt::ConverseStreamOutput::Metadata(
+                bt::ConverseStreamMetadataEvent::builder()
+                    .usage(
+                        bt::TokenUsage::builder()
+                            .input_tokens(10)
+                            .output_tokens(5)
+                            .total_tokens(15)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            ),
+        ])
+        .unwrap();
+
+        let sse = |decoder: &mut dyn SseDecoder, events: &[&str]| {
+            let mut out: Vec<StreamEvent> = events
+                .iter()
+                .flat_map(|e| decoder.event("message", e).unwrap())
+                .collect();
+            out.extend(decoder.end());
+            TurnAssembler::assemble(out).unwrap()
+        };
+        let anthropic = sse(
+            &mut MessagesDecoder,
+            &[
+                r#"{"type":"message_start","message":{"usage":{"input_tokens":10,"output_tokens":1}}}"#,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Calling "}}"#,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"tools."}}"#,
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"notes__add_note","input":{}}}"#,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"text\":"}}"#,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"ab\"}"}}"#,
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t2","name":"notes__now","input":{}}}"#,
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}}"#,
+                r#"{"type":"message_stop"}"#,
+            ],
+        );
+        let openai = sse(
+            &mut ChunkDecoder::default(),
+            &[
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Calling "}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"content":"tools."}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t1","function":{"name":"notes__add_note","arguments":"{\"text\":"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":" \"ab\"}"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"t2","function":{"name":"notes__now","arguments":""}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#,
+                "[DONE]",
+            ],
+        );
+        for other in [&anthropic, &openai] {
+            assert_eq!(other.message, bedrock.message);
+            assert_eq!(other.stop_reason, bedrock.stop_reason);
+            assert_eq!(other.usage, bedrock.usage);
+        }
+        assert_eq!(bedrock.stop_reason, StopReason::ToolUse);
+        assert_eq!(bedrock.message.text(), "Calling tools.");
+    }
 }
