@@ -68,6 +68,18 @@ fn three_levels(r: &Reasoning) -> &'static str {
     }
 }
 
+/// The `reasoning_effort` a Chat Completions model takes for a setting: gpt-oss knows only
+/// low/medium/high; OpenAI's own models take the level's name; a token budget becomes the
+/// level it is closest to. `None`: leave the model's default (adaptive, off).
+pub fn effort(model_id: &str, reasoning: &Reasoning) -> Option<String> {
+    match reasoning {
+        Reasoning::Off | Reasoning::Adaptive => None,
+        _ if family_id(model_id).starts_with("gpt-oss") => Some(three_levels(reasoning).into()),
+        Reasoning::Level(level) => Some(level.clone()),
+        Reasoning::Budget(_) => Some(three_levels(reasoning).into()),
+    }
+}
+
 /// The request fields for `reasoning` on `model_id` with `max_tokens` output tokens, or a
 /// message saying why this model cannot do it. `has_reasoning` is the capability flag.
 pub fn fields(
@@ -311,6 +323,23 @@ mod tests {
             .fields,
             json!({"thinking": {"type": "adaptive"}})
         );
+    }
+
+    #[test]
+    fn chat_completions_efforts_follow_the_family() {
+        assert_eq!(
+            effort("gpt-oss-120b", &level("max")).as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            effort("gpt-5", &level("minimal")).as_deref(),
+            Some("minimal")
+        );
+        assert_eq!(
+            effort("gpt-5", &Reasoning::Budget(8000)).as_deref(),
+            Some("medium")
+        );
+        assert_eq!(effort("gpt-5", &Reasoning::Adaptive), None);
     }
 
     #[test]

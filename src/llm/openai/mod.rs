@@ -21,7 +21,7 @@ use super::probe::probe;
 use super::retry::SendError;
 use super::runtime::Opened;
 use crate::config::{GenericSettings, OpenAiSettings, Secret};
-use crate::model::{ModelSpec, Provider, Reasoning};
+use crate::model::{ModelSpec, Provider};
 pub use decode::{ChunkDecoder, response_events};
 pub use wire::{WireOptions, request_body};
 
@@ -48,9 +48,10 @@ impl ChatDialect {
             .base_url
             .clone()
             .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_string());
+        // The spec's own `?reasoning=` wins over `openai.reasoning_effort`.
         let reasoning_effort = match &spec.reasoning {
-            Some(Reasoning::Level(level)) => Some(level.clone()),
-            _ => settings.reasoning_effort.clone(),
+            Some(r) => super::reasoning::effort(&spec.model_id, r),
+            None => settings.reasoning_effort.clone(),
         };
         let mut d = ChatDialect::build(
             Provider::OpenAi,
