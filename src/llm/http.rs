@@ -145,9 +145,9 @@ pub trait HttpDialect: Send + Sync + 'static {
         &'a self,
         request: &'a Request,
         stream: bool,
-    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>>;
+    ) -> impl Future<Output = Result<Opened<'a>, LlmError>> + Send + 'a;
     /// The token-free check: `Ok` with what was confirmed, `Err` with what to fix.
-    fn check(&self) -> BoxFuture<'_, Result<String, String>>;
+    fn check(&self) -> impl Future<Output = Result<String, String>> + Send + '_;
     fn limits(&self) -> MediaLimits;
 }
 
@@ -172,7 +172,7 @@ impl<T: HttpDialect> Dialect for T {
         &'a self,
         request: &'a Request,
     ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
-        self.send(request, true)
+        Box::pin(self.send(request, true))
     }
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {

@@ -5,7 +5,6 @@
 mod decode;
 mod wire;
 
-use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
@@ -148,40 +147,6 @@ impl AnthropicDialect {
         }
         Ok(body)
     }
-
-    async fn send_request(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
-        let url = self.messages_url();
-        if !self.has_key {
-            return Err(self.http.ctx.error(&url, self.missing_key()));
-        }
-        let body = self.body(request, stream)?;
-        let response = self
-            .http
-            .post(&url, &body, stream)
-            .await
-            .map_err(|e| self.http.error(&url, e))?;
-        read_answer(
-            response,
-            MessagesDecoder,
-            response_events,
-            HttpDialect::origin(self),
-        )
-        .await
-    }
-
-    async fn check_endpoint(&self) -> Result<String, String> {
-        let url = self.model_url();
-        if !self.has_key {
-            let p = self.missing_key();
-            return Err(format!("{} — {}", p.message, p.fix));
-        }
-        probe(self.http.get(&url), &self.http.ctx, &url).await?;
-        Ok(if self.mantle {
-            format!("Mantle serves '{}' (GET {url})", self.wire_model)
-        } else {
-            format!("model '{}' is available (GET {url})", self.wire_model)
-        })
-    }
 }
 
 /// `anthropic.cache_mode`: `off`, `prompt` (system and tools) or `auto` (also the history).
@@ -217,16 +182,42 @@ impl HttpDialect for AnthropicDialect {
         self.http.ctx.origin(&self.messages_url())
     }
 
-    fn send<'a>(
+    async fn send<'a>(
         &'a self,
         request: &'a Request,
         stream: bool,
-    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
-        Box::pin(self.send_request(request, stream))
+    ) -> Result<Opened<'a>, LlmError> {
+        let url = self.messages_url();
+        if !self.has_key {
+            return Err(self.http.ctx.error(&url, self.missing_key()));
+        }
+        let body = self.body(request, stream)?;
+        let response = self
+            .http
+            .post(&url, &body, stream)
+            .await
+            .map_err(|e| self.http.error(&url, e))?;
+        read_answer(
+            response,
+            MessagesDecoder,
+            response_events,
+            HttpDialect::origin(self),
+        )
+        .await
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(self.check_endpoint())
+    async fn check(&self) -> Result<String, String> {
+        let url = self.model_url();
+        if !self.has_key {
+            let p = self.missing_key();
+            return Err(format!("{} — {}", p.message, p.fix));
+        }
+        probe(self.http.get(&url), &self.http.ctx, &url).await?;
+        Ok(if self.mantle {
+            format!("Mantle serves '{}' (GET {url})", self.wire_model)
+        } else {
+            format!("model '{}' is available (GET {url})", self.wire_model)
+        })
     }
 
     fn limits(&self) -> MediaLimits {

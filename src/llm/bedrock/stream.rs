@@ -192,6 +192,23 @@ mod tests {
         )
     }
 
+    /// 10 tokens in, 5 out, and the cache reads given.
+    fn usage(cache_read: Option<i32>) -> bt::ConverseStreamOutput {
+        bt::ConverseStreamOutput::Metadata(
+            bt::ConverseStreamMetadataEvent::builder()
+                .usage(
+                    bt::TokenUsage::builder()
+                        .input_tokens(10)
+                        .output_tokens(5)
+                        .total_tokens(15)
+                        .set_cache_read_input_tokens(cache_read)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+    }
+
     fn stop(reason: bt::StopReason) -> bt::ConverseStreamOutput {
         bt::ConverseStreamOutput::MessageStop(
             bt::MessageStopEvent::builder()
@@ -235,19 +252,7 @@ mod tests {
             input(2, "b\"}"),
             start_tool(3, "t2", "notes__now"),
             stop(bt::StopReason::ToolUse),
-            bt::ConverseStreamOutput::Metadata(
-                bt::ConverseStreamMetadataEvent::builder()
-                    .usage(
-                        bt::TokenUsage::builder()
-                            .input_tokens(10)
-                            .output_tokens(5)
-                            .total_tokens(15)
-                            .cache_read_input_tokens(7)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            ),
+            usage(Some(7)),
         ];
         let r = assemble(events).unwrap();
         assert_eq!(r.stop_reason, StopReason::ToolUse);
@@ -324,18 +329,7 @@ mod tests {
             input(1, " \"ab\"}"),
             start_tool(2, "t2", "notes__now"),
             stop(bt::StopReason::ToolUse),
-            bt::ConverseStreamOutput::Metadata(
-                bt::ConverseStreamMetadataEvent::builder()
-                    .usage(
-                        bt::TokenUsage::builder()
-                            .input_tokens(10)
-                            .output_tokens(5)
-                            .total_tokens(15)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            ),
+            usage(None),
         ])
         .unwrap();
 

@@ -6,7 +6,6 @@
 mod decode;
 mod wire;
 
-use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
@@ -137,8 +136,26 @@ impl ChatDialect {
         merge_additional_fields(&mut body, request, &RESERVED_FIELDS)?;
         Ok(body)
     }
+}
 
-    async fn send_request(&self, request: &Request, stream: bool) -> Result<Opened<'_>, LlmError> {
+impl HttpDialect for ChatDialect {
+    fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model
+    }
+
+    fn origin(&self) -> String {
+        self.http.ctx.origin(&self.completions_url())
+    }
+
+    async fn send<'a>(
+        &'a self,
+        request: &'a Request,
+        stream: bool,
+    ) -> Result<Opened<'a>, LlmError> {
         let url = self.completions_url();
         if let Some(problem) = self.missing_key() {
             return Err(self.http.ctx.error(&url, problem));
@@ -168,7 +185,7 @@ impl ChatDialect {
         .await
     }
 
-    async fn check_endpoint(&self) -> Result<String, String> {
+    async fn check(&self) -> Result<String, String> {
         let url = format!("{}/models", self.base_url);
         if let Some(p) = self.missing_key() {
             return Err(format!("{} — {}", p.message, p.fix));
@@ -206,32 +223,6 @@ impl ChatDialect {
                 shown.join(", ")
             }
         ))
-    }
-}
-
-impl HttpDialect for ChatDialect {
-    fn provider(&self) -> Provider {
-        self.provider
-    }
-
-    fn model_id(&self) -> &str {
-        &self.model
-    }
-
-    fn origin(&self) -> String {
-        self.http.ctx.origin(&self.completions_url())
-    }
-
-    fn send<'a>(
-        &'a self,
-        request: &'a Request,
-        stream: bool,
-    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
-        Box::pin(self.send_request(request, stream))
-    }
-
-    fn check(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(self.check_endpoint())
     }
 
     fn limits(&self) -> MediaLimits {
