@@ -49,19 +49,20 @@ pub async fn read_answer<D: SseDecoder>(
     origin: String,
 ) -> Result<Opened<'static>, LlmError> {
     if !is_event_stream(&response) {
-        let broke = |d: String| LlmError::stream_broke_off(d).with_origin(origin.clone());
+        let malformed = |d: String| {
+            LlmError::new(
+                ErrorKind::Protocol,
+                format!("the answer was malformed: {d}"),
+            )
+            .with_origin(origin.clone())
+            .with_advice("check that base_url points at the provider's API")
+        };
         let value: Value = response
             .json()
             .await
-            .map_err(|e| broke(format!("the answer is not JSON ({e})")))?;
-        let events = from_json(&value).map_err(broke)?;
-        let response = TurnAssembler::assemble(events).map_err(|e| {
-            LlmError::new(
-                ErrorKind::Protocol,
-                format!("the answer was malformed: {e}"),
-            )
-            .with_origin(origin.clone())
-        })?;
+            .map_err(|e| malformed(format!("not JSON ({e})")))?;
+        let events = from_json(&value).map_err(malformed)?;
+        let response = TurnAssembler::assemble(events).map_err(|e| malformed(e.to_string()))?;
         return Ok(Opened::Complete(response));
     }
     Ok(Opened::Stream(decode(
