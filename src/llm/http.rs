@@ -18,19 +18,13 @@ use super::runtime::{Dialect, EventStream, Opened, collect};
 use super::stream_event::StreamEvent;
 use super::{MediaLimits, Preflight};
 use crate::model::Provider;
-use eventsource_stream::{EventStreamError, Eventsource};
+use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::future::BoxFuture;
-
-/// One server-sent event: its `event:` name (`message` when the server sent none) and its
-/// `data:` lines joined with `\n`.
-struct SseEvent {
-    event: String,
-    data: String,
-}
 
 /// Turns one provider's server-sent events into neutral events.
 pub trait SseDecoder: Send + 'static {
-    /// One event; `Err` is an error event or one that does not parse.
+    /// One event: its `event:` name (`message` when the server sent none) and its `data:`
+    /// lines joined with `\n`. `Err` is an error event or one that does not parse.
     fn event(&mut self, name: &str, data: &str) -> Result<Vec<StreamEvent>, String>;
     /// The stream ended: whatever its end implies (some servers omit their end marker).
     fn end(&mut self) -> Vec<StreamEvent> {
@@ -73,14 +67,14 @@ pub async fn read_answer<D: SseDecoder>(
 }
 
 struct Decoding<D> {
-    events: BoxStream<'static, Result<SseEvent, String>>,
+    events: BoxStream<'static, Result<Event, String>>,
     decoder: D,
     origin: String,
     done: bool,
 }
 
 fn decode<D: SseDecoder>(
-    events: BoxStream<'static, Result<SseEvent, String>>,
+    events: BoxStream<'static, Result<Event, String>>,
     decoder: D,
     origin: String,
 ) -> EventStream<'static> {
@@ -110,16 +104,12 @@ fn decode<D: SseDecoder>(
 }
 
 /// The response body as server-sent events; a transport failure ends it with an `Err`.
-fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<SseEvent, String>> {
+fn sse_events(response: reqwest::Response) -> BoxStream<'static, Result<Event, String>> {
     response
         .bytes_stream()
         .eventsource()
         .map(|item| {
-            item.map(|e| SseEvent {
-                event: e.event,
-                data: e.data,
-            })
-            .map_err(|e| match e {
+            item.map_err(|e| match e {
                 EventStreamError::Transport(e) => error_chain(&e),
                 other => other.to_string(),
             })
