@@ -175,4 +175,67 @@ mod tests {
             assert!(d >= step / 2 && d <= step, "retry {i}: {d:?}");
         }
     }
+
+    /// A loopback server answering 429 with `retry-after-ms: <wait>` until `throttled`
+    /// requests were refused, then 200; returns its URL and the request count.
+    async fn throttling_server(
+        throttled: usize,
+        wait_ms: u64,
+    ) -> (String, std::sync::Arc<AtomicU32>) {
+        let seen = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+                async move {
+                    if n < throttled {
+                        let headers = [("retry-after-ms", wait_ms.to_string())];
+                        (StatusCode::TOO_MANY_REQUESTS, headers, "slow down").into_response()
+                    } else {
+                        "ok".into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn retry_after_is_waited_for_and_a_long_one_ends_the_retries() {
+        let client = reqwest::Client::new();
+        let (url, seen) = throttling_server(2, 20).await;
+        // A backoff of at least 5 s, so only honouring retry-after finishes quickly.
+        let slow_backoff = RetryPolicy {
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        };
+        let started = std::time::Instant::now();
+        let response = send_with_retry(slow_backoff, || client.get(&url))
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(5),
+            "{elapsed:?}"
+        );
+
+        let (url, seen) = throttling_server(1, 120_000).await;
+        let Err(SendError::Status {
+            status, attempts, ..
+        }) = send_with_retry(RetryPolicy::default(), || client.get(&url)).await
+        else {
+            panic!("a two-minute retry-after is not waited for");
+        };
+        assert_eq!((status, attempts), (StatusCode::TOO_MANY_REQUESTS, 1));
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
 }
