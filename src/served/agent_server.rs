@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::media;
-use crate::agent::{Agent, Conversation};
+use crate::agent::{Agent, AgentEvent, Conversation};
 use crate::config::InstanceScope;
 use crate::llm::Preflight;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResultContent};
@@ -124,7 +124,7 @@ impl AgentServer {
             "type": "object",
             "properties": {
                 "message": {"type": "string", "description": format!("The message for {}", config.title)},
-                "attachments": media::attachments_schema()
+                "attachments": media::attachments_schema(self.runtime.agent.llm.limits())
             },
             "required": ["message"]
         });
@@ -174,8 +174,7 @@ impl AgentServer {
         let agent = &self.runtime.agent;
         let attachments = arguments.as_ref().and_then(|a| a.get("attachments"));
         // Files come first: models read a document or image better before the question.
-        let mut content = match media::attachment_blocks(attachments, (&agent.capabilities).into())
-        {
+        let mut content = match media::attachment_blocks(attachments, agent.media_support()) {
             Ok(blocks) => blocks,
             Err(problem) => return Ok(CallToolResult::error(vec![McpContent::text(problem)])),
         };
@@ -186,14 +185,14 @@ impl AgentServer {
         };
         let (progress_tx, forwarder) = match context.meta.get_progress_token() {
             Some(token) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AgentEvent>();
                 let peer = context.peer.clone();
                 let forwarder = tokio::spawn(async move {
                     let mut step = 0.0;
-                    while let Some(msg) = rx.recv().await {
+                    while let Some(event) = rx.recv().await {
                         step += 1.0;
-                        let param =
-                            ProgressNotificationParam::new(token.clone(), step).with_message(msg);
+                        let param = ProgressNotificationParam::new(token.clone(), step)
+                            .with_message(progress_message(event));
                         if peer.notify_progress(param).await.is_err() {
                             break;
                         }
@@ -372,4 +371,17 @@ fn prompt_message(m: &Message) -> Option<PromptMessage> {
         Role::Assistant => McpRole::Assistant,
     };
     Some(PromptMessage::new_text(role, parts.join("\n")))
+}
+
+/// The progress text the MCP client sees for each turn event.
+fn progress_message(event: AgentEvent) -> String {
+    match event {
+        AgentEvent::ModelCall {
+            iteration,
+            max_iterations,
+            tools_offered,
+        } => format!("model call {iteration}/{max_iterations} ({tools_offered} tools offered)"),
+        AgentEvent::ToolCall { name } => format!("tool call {name}"),
+        AgentEvent::TextDelta(text) | AgentEvent::Notice(text) => text,
+    }
 }

@@ -1,10 +1,13 @@
-//! `?reasoning=` / `bedrock.reasoning` → the request fields each model family accepts on
-//! Converse. Families differ: Claude takes `thinking` (a token budget, or adaptive thinking
-//! on the newest models), gpt-oss takes `reasoning_effort`, Nova 2 takes `reasoningConfig`,
-//! and DeepSeek R1 / MiniMax M2 always reason and accept no control.
+//! The one reasoning planner: `?reasoning=` / `<provider>.reasoning` → the request fields
+//! each model family accepts, for every provider that serves it. Families differ: Claude
+//! takes `thinking` (a token budget, or adaptive thinking on the newest models) in the same
+//! shape on Bedrock (`additionalModelRequestFields`) and on the Anthropic API (the body),
+//! gpt-oss takes `reasoning_effort`, Nova 2 takes `reasoningConfig`, and DeepSeek R1 /
+//! MiniMax M2 always reason and accept no control.
 
 use serde_json::{Value, json};
 
+use super::error::{ErrorKind, LlmError};
 use crate::model::Reasoning;
 use crate::model::capabilities::base_model_id;
 
@@ -62,6 +65,18 @@ fn three_levels(r: &Reasoning) -> &'static str {
         Reasoning::Budget(n) if *n < 16384 => "medium",
         Reasoning::Budget(_) => "high",
         Reasoning::Adaptive | Reasoning::Off => "medium",
+    }
+}
+
+/// The `reasoning_effort` a Chat Completions model takes for a setting: gpt-oss knows only
+/// low/medium/high; OpenAI's own models take the level's name; a token budget becomes the
+/// level it is closest to. `None`: leave the model's default (adaptive, off).
+pub fn effort(model_id: &str, reasoning: &Reasoning) -> Option<String> {
+    match reasoning {
+        Reasoning::Off | Reasoning::Adaptive => None,
+        _ if family_id(model_id).starts_with("gpt-oss") => Some(three_levels(reasoning).into()),
+        Reasoning::Level(level) => Some(level.clone()),
+        Reasoning::Budget(_) => Some(three_levels(reasoning).into()),
     }
 }
 
@@ -168,9 +183,60 @@ pub fn fields(
     Err(no_reasoning(model_id))
 }
 
+/// The reasoning setting in effect for one model and whether it was asked for on this model
+/// explicitly (`?reasoning=`): explicit ones that cannot apply are errors, a config-wide
+/// setting is skipped for models without reasoning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReasoningSetting {
+    pub reasoning: Reasoning,
+    pub explicit: bool,
+}
+
+impl ReasoningSetting {
+    /// A spec's own `?reasoning=` wins over the provider's config-wide text.
+    pub fn resolve(spec: Option<&Reasoning>, config: Option<&str>) -> Option<ReasoningSetting> {
+        if let Some(r) = spec {
+            return Some(ReasoningSetting {
+                reasoning: r.clone(),
+                explicit: true,
+            });
+        }
+        match config?.parse::<Reasoning>() {
+            Ok(reasoning) => Some(ReasoningSetting {
+                reasoning,
+                explicit: false,
+            }),
+            Err(e) => {
+                tracing::warn!("reasoning setting ignored: {e}");
+                None
+            }
+        }
+    }
+
+    /// The fields for one call, applying the explicit / config-wide rule.
+    pub fn plan(
+        &self,
+        model_id: &str,
+        max_tokens: u32,
+        has_reasoning: bool,
+    ) -> Result<Option<ReasoningFields>, LlmError> {
+        match fields(model_id, &self.reasoning, max_tokens, has_reasoning) {
+            Ok(fields) => Ok(fields),
+            Err(message) if self.explicit => Err(LlmError::new(ErrorKind::InvalidRequest, message)),
+            Err(message) => {
+                tracing::debug!(
+                    model = model_id,
+                    "config-wide reasoning left off: {message}"
+                );
+                Ok(None)
+            }
+        }
+    }
+}
+
 fn no_reasoning(model_id: &str) -> String {
     format!(
-        "model '{model_id}' has no reasoning (extended thinking) on Bedrock; remove the reasoning setting or use a reasoning model such as us.anthropic.claude-sonnet-4-6, openai.gpt-oss-120b-1:0 or amazon.nova-2-lite-v1:0 (or set model_capabilities.reasoning: true if the table is out of date)"
+        "model '{model_id}' has no reasoning (extended thinking); remove the reasoning setting or use a reasoning model such as us.anthropic.claude-sonnet-4-6, openai.gpt-oss-120b-1:0 or amazon.nova-2-lite-v1:0 (or set model_capabilities.reasoning: true if the table is out of date)"
     )
 }
 
@@ -257,6 +323,23 @@ mod tests {
             .fields,
             json!({"thinking": {"type": "adaptive"}})
         );
+    }
+
+    #[test]
+    fn chat_completions_efforts_follow_the_family() {
+        assert_eq!(
+            effort("gpt-oss-120b", &level("max")).as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            effort("gpt-5", &level("minimal")).as_deref(),
+            Some("minimal")
+        );
+        assert_eq!(
+            effort("gpt-5", &Reasoning::Budget(8000)).as_deref(),
+            Some("medium")
+        );
+        assert_eq!(effort("gpt-5", &Reasoning::Adaptive), None);
     }
 
     #[test]
