@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Project, load_project};
 use crate::fleet::Fleet;
 use crate::llm::ProviderOverrides;
-use crate::simulator::Simulator;
+use pallas_simulator::Simulator;
 
 #[derive(Parser)]
 #[command(
@@ -125,7 +125,7 @@ pub fn main() -> ExitCode {
                 }
                 models(&settings, &provider, refresh, json).await
             }
-            (Command::Simulate { port }, _) => match crate::simulator::run_standalone(port).await {
+            (Command::Simulate { port }, _) => match pallas_simulator::run_standalone(port).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: simulator: {e}");

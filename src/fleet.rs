@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Agent;
 use crate::assembly::{AssembledAgent, assemble_agent};
 use crate::config::{AgentConfig, AgentError, Diagnostic, Project};
+use crate::downstream::ServerPool;
 use crate::llm::ProviderOverrides;
-use crate::mcp::agent_server::{AgentRuntime, allowed_hosts, serve_agent};
-use crate::mcp::downstream::ServerPool;
-use crate::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
+use crate::served::agent_server::AgentRuntime;
+use crate::served::listen::{allowed_hosts, serve_agent};
+use crate::served::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
 
 /// How long a graceful shutdown may take before listeners are abandoned.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

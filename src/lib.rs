@@ -2,20 +2,22 @@
 //! tool-use loop (AWS Bedrock first) over the downstream MCP servers it is given.
 //!
 //! The modules follow the path of a request: [`config`] says what to run, [`model`] resolves
-//! which model and what it can do, [`llm`] talks to the provider, [`mcp`] connects downstream
-//! servers and serves each agent, [`agent`] runs the loop, [`health`] and [`registry`] tell
-//! orchestrators what is up, and [`simulator`] stands in for Bedrock when there is no AWS.
+//! which model and what it can do, [`llm`] talks to the provider, [`downstream`] connects the
+//! downstream MCP servers, [`agent`] runs the loop, and [`served`] exposes each agent, its
+//! health and the registry to clients and orchestrators. The `pallas-simulator` crate stands
+//! in for Bedrock when there is no AWS.
 
 pub mod agent;
 pub mod assembly;
+pub mod auth;
 pub mod catalogue;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod downstream;
 pub mod fleet;
-pub mod health;
+pub mod http_guard;
 pub mod llm;
-pub mod mcp;
 pub mod model;
-pub mod registry;
-pub mod simulator;
+pub mod redact;
+pub mod served;

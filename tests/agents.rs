@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pallas::simulator::{InjectedError, ScriptedReply};
+use pallas_simulator::{InjectedError, ScriptedReply};
 use serde_json::{Value, json};
 
 const ONE_AGENT: &str = r#"

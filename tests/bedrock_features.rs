@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pallas::simulator::{ScriptedReply, StreamException, StreamScript};
+use pallas_simulator::{ScriptedReply, StreamException, StreamScript};
 use serde_json::{Value, json};
 
 const MODEL: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
@@ -461,7 +461,7 @@ additional_model_request_fields: {top_k: 5}"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_logging_has_a_summary_line_per_call_and_redacted_raw_bodies() {
     use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
 
     let dir = tempfile::tempdir().unwrap();
     let agents = "name: logs\nhost: 127.0.0.1\nregistry_port: 0\nagents:\n  jarvis:\n    port: 0\n";
@@ -469,14 +469,9 @@ async fn debug_logging_has_a_summary_line_per_call_and_redacted_raw_bodies() {
         "default_model: bedrock.{MODEL}\nlogger:\n  level: debug\nbedrock:\n  raw_debug: true\n  guardrail: {{id: gr-log, version: DRAFT, trace: enabled}}\n"
     );
     let path = write_project(dir.path(), agents, &config);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pallas"))
+    let mut child = common::binary::hermetic_command(dir.path())
         .args(["serve", "--simulate", "--config"])
         .arg(&path)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

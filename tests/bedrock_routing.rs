@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use pallas::simulator::InjectedError;
+use pallas_simulator::InjectedError;
 
 fn agents(model: &str) -> String {
     format!(
@@ -190,7 +190,7 @@ async fn dropped_connections_are_retried() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::AsyncReadExt;
 
-    let sim = pallas::simulator::Simulator::start(([127, 0, 0, 1], 0).into())
+    let sim = pallas_simulator::Simulator::start(([127, 0, 0, 1], 0).into())
         .await
         .unwrap();
     let upstream = sim.local_addr();

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::binary::hermetic_command;
+
 /// Upper bound for a `pallas check` run.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upper bound for `pallas serve` to print its ready line.
@@ -32,10 +36,6 @@ const MODEL_ID_WITH_SUFFIX: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 const SECRET: &str = "secret-Zq7vXw93pLk";
 
 // ---- helpers -------------------------------------------------------------------------
-
-fn pallas() -> &'static str {
-    env!("CARGO_BIN_EXE_pallas")
-}
 
 /// `target/debug/examples/notes_server`, next to the folder holding this test binary.
 fn notes_server() -> PathBuf {
@@ -95,19 +95,6 @@ impl Project {
             .map(|(i, _)| i + 1)
             .unwrap_or_else(|| panic!("{needle:?} #{occurrence} not in agents.yaml"))
     }
-}
-
-/// The `pallas` binary with a cleared environment: no AWS variables, a private HOME (so no
-/// ~/.aws files) and the instance-metadata endpoint disabled.
-fn hermetic_command(home: &Path) -> Command {
-    let mut cmd = Command::new(pallas());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    cmd
 }
 
 fn config_yaml(mcp_servers: &str) -> String {

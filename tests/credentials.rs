@@ -20,7 +20,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
-use pallas::simulator::{RecordedRequest, Simulator};
+use common::binary::hermetic_tokio_command;
+use pallas_simulator::{RecordedRequest, Simulator};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -70,17 +71,8 @@ impl Fixture {
 
     /// `pallas <sub> --config agents.yaml` with only PATH, HOME, IMDS disabled and `env`.
     fn command(&self, sub: &str, env: &[(&str, String)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallas"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.home())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .arg(sub)
-            .arg("--config")
-            .arg(self.path("agents.yaml"))
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        let mut cmd = hermetic_tokio_command(&self.home());
+        cmd.arg(sub).arg("--config").arg(self.path("agents.yaml"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -789,17 +781,11 @@ async fn pallas_models_lists_the_simulator_catalogue_and_caches_it() {
     let fx = Fixture::new("").await;
     let cache = fx.path("cache");
     let run = |args: &[&str], env: Vec<(&'static str, String)>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pallas"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", fx.home())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("XDG_CACHE_HOME", &cache)
+        let mut cmd = hermetic_tokio_command(&fx.home());
+        cmd.env("XDG_CACHE_HOME", &cache)
             .env("AWS_ENDPOINT_URL", fx.sim.endpoint_url())
             .arg("models")
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }

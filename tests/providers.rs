@@ -8,7 +8,7 @@ use common::*;
 use pallas::config::{AnthropicSettings, GenericSettings, OpenAiSettings, Secret, Settings};
 use pallas::llm::{PreflightStatus, ProviderOverrides, build_provider};
 use pallas::model::ModelSpec;
-use pallas::simulator::Simulator;
+use pallas_simulator::Simulator;
 use serde_json::{Value, json};
 
 const KEY: &str = "sim-test-key";
@@ -92,8 +92,8 @@ impl Surface {
     }
 }
 
-async fn start_surface(surface: Surface) -> Running {
-    let run = start_with(AGENT, |sim| surface.config(sim)).await;
+async fn start_surface(agents: &str, surface: Surface) -> Running {
+    let run = start_with(agents, |sim| surface.config(sim)).await;
     if matches!(
         surface,
         Surface::AnthropicDirect | Surface::AnthropicMantle | Surface::OpenAiMantle
@@ -114,7 +114,7 @@ fn model_calls(run: &Running, surface: Surface) -> Vec<Value> {
 
 /// The conversation suite. Each step uses a fresh MCP session, so histories do not mix.
 async fn conversation_suite(surface: Surface) {
-    let run = start_surface(surface).await;
+    let run = start_surface(AGENT, surface).await;
     let url = run.url("jarvis");
     let provider = surface.provider();
 
@@ -216,9 +216,8 @@ async fn conversation_suite(surface: Surface) {
 
     // An error in the middle of the stream fails the call clearly; the next call works.
     let (client, _) = connect(&url).await;
-    // Bedrock retries a broken stream once (the SDK cannot), so it takes two to fail.
-    let breaks = if surface == Surface::Bedrock { 2 } else { 1 };
-    run.sim.inject_stream_error(breaks);
+    // Every provider retries a broken stream once, so it takes two to fail.
+    run.sim.inject_stream_error(2);
     let (answer, is_error) = ask(&client, "jarvis", "this one breaks").await;
     assert!(is_error, "{surface:?}: {answer}");
     assert!(
@@ -277,24 +276,105 @@ async fn conversation_suite(surface: Surface) {
     run.fleet.shutdown().await;
 }
 
-/// One test per surface; `bedrock` joins with one more line once its provider streams.
-macro_rules! suite {
-    ($($name:ident => $surface:expr),* $(,)?) => {
+/// One test per surface for a suite.
+macro_rules! per_surface {
+    ($suite:ident: $($name:ident => $surface:expr),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                conversation_suite($surface).await;
+                $suite($surface).await;
             }
         )*
     };
 }
 
-suite! {
+per_surface! {
+    conversation_suite:
     conversation_bedrock => Surface::Bedrock,
     conversation_anthropic_direct => Surface::AnthropicDirect,
     conversation_anthropic_mantle => Surface::AnthropicMantle,
     conversation_openai_mantle => Surface::OpenAiMantle,
     conversation_generic => Surface::Generic,
+}
+
+// ── Shared policy: the same on every provider ───────────────────────────────────────────
+
+/// [`AGENT`] plus `quiet`, which does not stream and passes a request field through.
+fn policy_agents() -> String {
+    format!(
+        "{AGENT}  quiet:\n    port: 0\n    instruction: \"You are Quiet.\"\n    servers: [notes]\n    max_iterations: 3\n    streaming: false\n    additional_model_request_fields: {{top_k: 5}}\n"
+    )
+}
+
+/// `streaming: false`, the one retry of a broken stream and pass-through request fields
+/// behave alike on every provider, because the runtime, not the provider, owns them.
+async fn policy_suite(surface: Surface) {
+    let run = start_surface(&policy_agents(), surface).await;
+
+    // A stream that breaks once is retried: the caller is told, then gets the answer.
+    let (client, recorder) = connect(&run.url("jarvis")).await;
+    run.sim.inject_stream_error(1);
+    let (answer, is_error) = ask(&client, "jarvis", "this one breaks once").await;
+    assert!(!is_error, "{surface:?}: {answer}");
+    assert_eq!(
+        answer, "Simulated reply to: this one breaks once",
+        "{surface:?}"
+    );
+    eventually("the retry notice arrives", || {
+        let notice = recorder
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p == "\n[the answer stream broke off; retrying]\n");
+        async move { notice }
+    })
+    .await;
+    client.cancel().await.unwrap();
+
+    // `streaming: false`: one plain call, no streamed text, the extra fields in the body.
+    run.sim.clear_requests();
+    let (client, recorder) = connect(&run.url("quiet")).await;
+    let (answer, is_error) = ask(&client, "quiet", "hello quietly").await;
+    assert!(!is_error, "{surface:?}: {answer}");
+    assert_eq!(answer, "Simulated reply to: hello quietly", "{surface:?}");
+    let streamed: Vec<String> = recorder
+        .ordered_progress()
+        .into_iter()
+        .filter(|p| !p.starts_with("model call ") && !p.starts_with("tool call "))
+        .collect();
+    assert!(streamed.is_empty(), "{surface:?}: {streamed:?}");
+    let calls = run.sim.requests();
+    let call = calls
+        .iter()
+        .find(|r| {
+            matches!(
+                r.operation.as_str(),
+                "Messages" | "ChatCompletions" | "Converse" | "ConverseStream"
+            )
+        })
+        .unwrap();
+    match surface {
+        Surface::Bedrock => {
+            assert_eq!(call.operation, "Converse");
+            assert_eq!(call.body["additionalModelRequestFields"]["top_k"], 5);
+        }
+        _ => {
+            assert_ne!(call.body["stream"], true, "{surface:?}: {}", call.body);
+            assert_eq!(call.body["top_k"], 5, "{surface:?}: {}", call.body);
+        }
+    }
+    client.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
+
+per_surface! {
+    policy_suite:
+    policy_bedrock => Surface::Bedrock,
+    policy_anthropic_direct => Surface::AnthropicDirect,
+    policy_anthropic_mantle => Surface::AnthropicMantle,
+    policy_openai_mantle => Surface::OpenAiMantle,
+    policy_generic => Surface::Generic,
 }
 
 // ── The Mantle shims ────────────────────────────────────────────────────────────────────
@@ -789,9 +869,9 @@ async fn the_preflight_refreshes_on_its_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_and_throttling_are_retried_but_bad_requests_are_not() {
-    use pallas::simulator::InjectedError;
+    use pallas_simulator::InjectedError;
     for surface in [Surface::AnthropicMantle, Surface::OpenAiMantle] {
-        let run = start_surface(surface).await;
+        let run = start_surface(AGENT, surface).await;
         let (client, _) = connect(&run.url("jarvis")).await;
         run.sim.inject_error(InjectedError::Throttling, 1);
         run.sim.inject_error(InjectedError::ServiceUnavailable, 1);
@@ -859,12 +939,8 @@ async fn check_with_env(settings: &str, env: &[(&str, &str)]) -> (bool, String) 
     let agents = "name: env-keys\nregistry_port: 0\nagents:\n  jarvis:\n    port: 0\n";
     std::fs::write(dir.path().join("agents.yaml"), agents).unwrap();
     std::fs::write(dir.path().join("fastagent.config.yaml"), settings).unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pallas"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("NO_COLOR", "1")
-        .arg("check")
+    let mut cmd = common::binary::hermetic_tokio_command(dir.path());
+    cmd.arg("check")
         .arg("--config")
         .arg(dir.path().join("agents.yaml"));
     for (k, v) in env {

@@ -1,54 +1,27 @@
 //! Images and documents on their way to the model, from the caller's `attachments` and from
-//! downstream tool results. Bedrock's Converse limits are enforced here, before any call, so
-//! an oversized or unsupported file is a clear message instead of a ValidationException
-//! half-way through a tool loop; a model without vision gets a short note in place of the file.
+//! downstream tool results. The agent's provider's limits ([`MediaLimits`]) are enforced
+//! here, before any call, so an oversized or unsupported file is a clear message instead of
+//! a rejected request half-way through a tool loop; a model without vision gets a short note
+//! in place of the file.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::llm::conversation::{ContentBlock, Document, Image, base64};
+use crate::llm::MediaLimits;
+use crate::llm::conversation::{ContentBlock, Document, DocumentFormat, Image, base64};
 use crate::model::ModelCapabilities;
 
-/// Converse accepts images up to 3.75 MB each.
-pub const MAX_IMAGE_BYTES: usize = 3_750_000;
-/// Converse accepts documents up to 4.5 MB each.
-pub const MAX_DOCUMENT_BYTES: usize = 4_500_000;
-/// Converse accepts at most 20 images and 5 documents in one request.
-pub const MAX_IMAGES: usize = 20;
-pub const MAX_DOCUMENTS: usize = 5;
-/// The largest MCP request the agent server accepts: every attachment at its limit, base64
-/// encoded, plus room for the message. rmcp's default of 4 MiB would refuse a single
-/// full-size image with a bare 413.
+/// The largest MCP request the agent server accepts: every attachment at the largest
+/// provider limit, base64 encoded, plus room for the message. rmcp's default of 4 MiB would
+/// refuse a single full-size image with a bare 413.
 pub const MAX_ATTACHMENTS_REQUEST_BYTES: usize =
-    (MAX_IMAGES * MAX_IMAGE_BYTES + MAX_DOCUMENTS * MAX_DOCUMENT_BYTES) / 3 * 4 + (1 << 20);
+    MediaLimits::largest_total_bytes() / 3 * 4 + (1 << 20);
 
 const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
-/// MIME type → Converse document format.
-const DOCUMENT_TYPES: [(&str, &str); 9] = [
-    ("application/pdf", "pdf"),
-    ("text/csv", "csv"),
-    ("application/msword", "doc"),
-    (
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "docx",
-    ),
-    ("application/vnd.ms-excel", "xls"),
-    (
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "xlsx",
-    ),
-    ("text/html", "html"),
-    ("text/plain", "txt"),
-    ("text/markdown", "md"),
-];
 
-/// The Converse document format for a MIME type, if Bedrock accepts it.
-pub fn document_format(mime_type: &str) -> Option<&'static str> {
-    let mime = normalise_mime(mime_type);
-    DOCUMENT_TYPES
-        .iter()
-        .find(|(m, _)| *m == mime)
-        .map(|(_, f)| *f)
+/// The document format for a MIME type, if models can be given it.
+pub fn document_format(mime_type: &str) -> Option<DocumentFormat> {
+    DocumentFormat::from_mime(&normalise_mime(mime_type))
 }
 
 fn normalise_mime(mime_type: &str) -> String {
@@ -59,23 +32,25 @@ fn normalise_mime(mime_type: &str) -> String {
     }
 }
 
-/// What the model can take, from its capabilities.
+/// What the model can take: its capabilities, within its provider's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct MediaSupport {
     pub images: bool,
     pub documents: bool,
+    pub limits: MediaLimits,
 }
 
-impl From<&ModelCapabilities> for MediaSupport {
-    fn from(caps: &ModelCapabilities) -> Self {
+impl MediaSupport {
+    pub fn new(caps: &ModelCapabilities, limits: MediaLimits) -> Self {
         MediaSupport {
             images: caps.vision,
             documents: caps.documents,
+            limits,
         }
     }
 }
 
-/// An image or document that passed Bedrock's checks, or the note that replaces it.
+/// An image or document that passed the provider's checks, or the note that replaces it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Media {
     Image(Image),
@@ -84,7 +59,7 @@ pub enum Media {
     Note(String),
 }
 
-/// Checks one file against Bedrock's formats and limits. `Err` means the file itself is
+/// Checks one file against the provider's formats and limits. `Err` means the file itself is
 /// unacceptable (wrong type, too large) whatever the model; `Ok(Media::Note)` means only
 /// this model cannot take it.
 pub fn classify(
@@ -95,9 +70,16 @@ pub fn classify(
 ) -> Result<Media, String> {
     let mime = normalise_mime(mime_type);
     let label = name.map_or_else(|| mime.clone(), |n| format!("{n} ({mime})"));
+    let limits = support.limits;
     if IMAGE_TYPES.contains(&mime.as_str()) {
-        if data.len() > MAX_IMAGE_BYTES {
-            return Err(too_large(&label, data.len(), MAX_IMAGE_BYTES, "an image"));
+        if data.len() > limits.max_image_bytes {
+            return Err(too_large(
+                &label,
+                data.len(),
+                limits.max_image_bytes,
+                "an image",
+                limits,
+            ));
         }
         if !support.images {
             return Ok(Media::Note(format!(
@@ -110,12 +92,13 @@ pub fn classify(
         }));
     }
     if let Some(format) = document_format(&mime) {
-        if data.len() > MAX_DOCUMENT_BYTES {
+        if data.len() > limits.max_document_bytes {
             return Err(too_large(
                 &label,
                 data.len(),
-                MAX_DOCUMENT_BYTES,
+                limits.max_document_bytes,
                 "a document",
+                limits,
             ));
         }
         if !support.documents {
@@ -124,31 +107,32 @@ pub fn classify(
             )));
         }
         return Ok(Media::Document(Document {
-            format: format.to_string(),
-            name: document_name(name.unwrap_or("document"), format),
+            format,
+            name: document_name(name.unwrap_or("document"), format.as_str()),
             data,
         }));
     }
     Err(format!(
         "{label}: type {mime} is not accepted. Images: {}. Documents: {}",
         IMAGE_TYPES.join(", "),
-        DOCUMENT_TYPES
+        DocumentFormat::ALL
             .iter()
-            .map(|(m, _)| *m)
+            .map(|(_, m)| *m)
             .collect::<Vec<_>>()
             .join(", ")
     ))
 }
 
-fn too_large(label: &str, size: usize, limit: usize, kind: &str) -> String {
+fn too_large(label: &str, size: usize, limit: usize, kind: &str, limits: MediaLimits) -> String {
     format!(
-        "{label} is {:.2} MB; Bedrock accepts {kind} of at most {:.2} MB. Resize or split it",
+        "{label} is {:.2} MB; {} accepts {kind} of at most {:.2} MB. Resize or split it",
         size as f64 / 1e6,
+        limits.service,
         limit as f64 / 1e6
     )
 }
 
-/// Bedrock document names allow only letters, digits, single spaces, hyphens, parentheses
+/// Document names (Bedrock's rule, the strictest) allow only letters, digits, single spaces, hyphens, parentheses
 /// and square brackets (the name is shown to the model, so it is also kept short). The
 /// extension is dropped because the format already says it.
 pub fn document_name(name: &str, format: &str) -> String {
@@ -192,14 +176,16 @@ struct Attachment {
 }
 
 /// JSON schema of the `attachments` argument, kept next to the code that reads it.
-pub fn attachments_schema() -> Value {
+pub fn attachments_schema(limits: MediaLimits) -> Value {
     serde_json::json!({
         "type": "array",
         "description": format!(
-            "Optional files for the agent: images ({}; up to {:.2} MB each) and documents (pdf, csv, doc, docx, xls, xlsx, html, txt, md; up to {:.1} MB each), at most {MAX_IMAGES} images and {MAX_DOCUMENTS} documents.",
+            "Optional files for the agent: images ({}; up to {:.2} MB each) and documents (pdf, csv, doc, docx, xls, xlsx, html, txt, md; up to {:.1} MB each), at most {} images and {} documents.",
             IMAGE_TYPES.join(", "),
-            MAX_IMAGE_BYTES as f64 / 1e6,
-            MAX_DOCUMENT_BYTES as f64 / 1e6
+            limits.max_image_bytes as f64 / 1e6,
+            limits.max_document_bytes as f64 / 1e6,
+            limits.max_images,
+            limits.max_documents
         ),
         "items": {
             "type": "object",
@@ -247,14 +233,17 @@ pub fn attachment_blocks(
             Media::Note(note) => ContentBlock::Text(note),
         });
     }
-    if images > MAX_IMAGES {
+    let limits = support.limits;
+    if images > limits.max_images {
         return Err(format!(
-            "{images} images attached; Bedrock accepts at most {MAX_IMAGES} per request"
+            "{images} images attached; {} accepts at most {} per request",
+            limits.service, limits.max_images
         ));
     }
-    if documents > MAX_DOCUMENTS {
+    if documents > limits.max_documents {
         return Err(format!(
-            "{documents} documents attached; Bedrock accepts at most {MAX_DOCUMENTS} per request"
+            "{documents} documents attached; {} accepts at most {} per request",
+            limits.service, limits.max_documents
         ));
     }
     Ok(blocks)
@@ -267,11 +256,15 @@ mod tests {
     const BOTH: MediaSupport = MediaSupport {
         images: true,
         documents: true,
+        limits: MediaLimits::CONVERSE,
     };
     const NEITHER: MediaSupport = MediaSupport {
         images: false,
         documents: false,
+        limits: MediaLimits::CONVERSE,
     };
+    const MAX_IMAGE_BYTES: usize = MediaLimits::CONVERSE.max_image_bytes;
+    const MAX_DOCUMENTS: usize = MediaLimits::CONVERSE.max_documents;
 
     #[test]
     fn images_and_documents_are_classified_by_mime_type() {
@@ -304,6 +297,24 @@ mod tests {
             err.contains("application/zip is not accepted") && err.contains("image/png"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn limits_are_the_providers() {
+        let image = || vec![0; 4_000_000];
+        let err = classify("image/png", None, image(), BOTH).unwrap_err();
+        assert!(
+            err.contains("Bedrock accepts an image of at most 3.75 MB"),
+            "{err}"
+        );
+        let messages = MediaSupport {
+            limits: MediaLimits::MESSAGES,
+            ..BOTH
+        };
+        assert!(matches!(
+            classify("image/png", None, image(), messages),
+            Ok(Media::Image(_))
+        ));
     }
 
     #[test]

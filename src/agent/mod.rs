@@ -8,15 +8,16 @@ pub mod tools;
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{AgentConfig, AgentOptions};
+use crate::downstream::Downstream;
 use crate::llm::conversation::{
     ContentBlock, GenerationOptions, Message, Request, Role, StopReason, ToolChoice, ToolResult,
     Usage,
 };
+use crate::llm::events::emit;
+pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
-use crate::mcp::downstream::Downstream;
 use crate::model::ModelCapabilities;
 use tools::Toolbox;
 
@@ -52,9 +53,6 @@ pub enum AgentError {
 /// mutex queues concurrent calls in arrival order instead of interleaving their turns.
 pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
 
-/// Where loop steps are reported (as MCP progress notifications by the server).
-pub type ProgressSender = UnboundedSender<String>;
-
 impl Agent {
     pub fn new(
         config: AgentConfig,
@@ -82,12 +80,12 @@ impl Agent {
         &self,
         conversation: &Conversation,
         message: Message,
-        progress: Option<&ProgressSender>,
+        events: Option<&EventSink>,
     ) -> Result<String, AgentError> {
         let mut history = conversation.lock().await;
         let mut working = history.clone();
         working.push(message);
-        let answer = self.run_turn(&mut working, progress).await?;
+        let answer = self.run_turn(&mut working, events).await?;
         *history = working;
         Ok(answer)
     }
@@ -95,22 +93,21 @@ impl Agent {
     async fn run_turn(
         &self,
         history: &mut Vec<Message>,
-        progress: Option<&ProgressSender>,
+        events: Option<&EventSink>,
     ) -> Result<String, AgentError> {
-        let report = |msg: String| {
-            if let Some(p) = progress {
-                let _ = p.send(msg);
-            }
-        };
         let max = self.config.max_iterations;
         let mut answer = String::new();
         for iteration in 1..=max {
             let toolbox = Toolbox::collect(&self.servers).await;
             history::repair(history);
-            report(format!(
-                "model call {iteration}/{max} ({} tools offered)",
-                toolbox.specs.len()
-            ));
+            emit(
+                events,
+                AgentEvent::ModelCall {
+                    iteration,
+                    max_iterations: max,
+                    tools_offered: toolbox.specs.len(),
+                },
+            );
             let request = Request {
                 system: self.config.instruction.clone(),
                 messages: history.clone(),
@@ -125,7 +122,7 @@ impl Agent {
             let started = std::time::Instant::now();
             let response = self
                 .llm
-                .complete(&request, progress)
+                .complete(&request, events)
                 .await
                 .map_err(|source| AgentError::Llm {
                     provider: self.llm.provider().to_string(),
@@ -154,10 +151,15 @@ impl Agent {
                 return Ok(finish(answer, response.stop_reason));
             }
             for call in &calls {
-                report(format!("tool call {}", call.name));
+                emit(
+                    events,
+                    AgentEvent::ToolCall {
+                        name: call.name.clone(),
+                    },
+                );
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
-            let support = media::MediaSupport::from(&self.capabilities);
+            let support = self.media_support();
             let results: Vec<ToolResult> =
                 join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
             for r in results.iter().filter(|r| r.is_error) {
@@ -176,6 +178,11 @@ impl Agent {
         } else {
             format!("{answer}\n\n{note}")
         })
+    }
+
+    /// What this agent's model takes, within its provider's limits.
+    pub fn media_support(&self) -> media::MediaSupport {
+        media::MediaSupport::new(&self.capabilities, self.llm.limits())
     }
 
     fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {
@@ -232,7 +239,7 @@ fn visible_text(message: &Message, show_reasoning: bool) -> String {
 fn finish(answer: String, stop: StopReason) -> String {
     let note = match stop {
         StopReason::MaxTokens => Some("[The answer was cut off at the model's max_tokens limit.]"),
-        StopReason::GuardrailIntervened => Some("[A Bedrock guardrail intervened in this answer.]"),
+        StopReason::GuardrailIntervened => Some("[A guardrail intervened in this answer.]"),
         StopReason::ContentFiltered => Some("[The answer was blocked by content filtering.]"),
         StopReason::ContextWindowExceeded => {
             Some("[The conversation exceeded the model's context window.]")

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rmcp::model::{CallToolResult, ContentBlock as McpContent, ResourceContents};
 
 use super::media::{self, Media, MediaSupport};
+use crate::downstream::Downstream;
+use crate::downstream::tool_names::{ToolNameMap, normalize_schema};
 use crate::llm::conversation::{ToolResult, ToolResultContent, ToolSpec, ToolUse, base64};
-use crate::mcp::downstream::Downstream;
-use crate::mcp::tool_names::{ToolNameMap, normalize_schema};
 
 /// Tools of the servers that are up right now. Rebuilt every turn, so a server that died
 /// drops out of the model's list and one that came back reappears.

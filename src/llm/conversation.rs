@@ -68,15 +68,93 @@ pub struct Image {
     pub data: Vec<u8>,
 }
 
-/// A file the model reads (PDF, spreadsheet, text…), as Bedrock's document block has it.
+/// A file the model reads (PDF, spreadsheet, text…).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Document {
-    /// Converse document format: pdf, csv, doc, docx, xls, xlsx, html, txt or md.
-    pub format: String,
-    /// Shown to the model; already restricted to the characters Bedrock accepts.
+    pub format: DocumentFormat,
+    /// Shown to the model; restricted to letters, digits, spaces, `-()[]`.
     pub name: String,
     #[serde(with = "base64_bytes")]
     pub data: Vec<u8>,
+}
+
+/// The kinds of document Pallas passes to models; each provider decides how it sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocumentFormat {
+    Pdf,
+    Csv,
+    Doc,
+    Docx,
+    Xls,
+    Xlsx,
+    Html,
+    Txt,
+    Md,
+}
+
+impl DocumentFormat {
+    /// Every format with its MIME type.
+    pub const ALL: [(DocumentFormat, &'static str); 9] = [
+        (DocumentFormat::Pdf, "application/pdf"),
+        (DocumentFormat::Csv, "text/csv"),
+        (DocumentFormat::Doc, "application/msword"),
+        (
+            DocumentFormat::Docx,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (DocumentFormat::Xls, "application/vnd.ms-excel"),
+        (
+            DocumentFormat::Xlsx,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        (DocumentFormat::Html, "text/html"),
+        (DocumentFormat::Txt, "text/plain"),
+        (DocumentFormat::Md, "text/markdown"),
+    ];
+
+    /// The short name (`pdf`, `docx`, …), also the file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentFormat::Pdf => "pdf",
+            DocumentFormat::Csv => "csv",
+            DocumentFormat::Doc => "doc",
+            DocumentFormat::Docx => "docx",
+            DocumentFormat::Xls => "xls",
+            DocumentFormat::Xlsx => "xlsx",
+            DocumentFormat::Html => "html",
+            DocumentFormat::Txt => "txt",
+            DocumentFormat::Md => "md",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DocumentFormat> {
+        Self::ALL
+            .iter()
+            .map(|(f, _)| *f)
+            .find(|f| f.as_str().eq_ignore_ascii_case(name))
+    }
+
+    pub fn from_mime(mime_type: &str) -> Option<DocumentFormat> {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == mime_type)
+            .map(|(f, _)| *f)
+    }
+
+    /// Plain text a model can read inline when a provider has no document block.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            DocumentFormat::Txt | DocumentFormat::Md | DocumentFormat::Csv | DocumentFormat::Html
+        )
+    }
+}
+
+impl std::fmt::Display for DocumentFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,7 +210,9 @@ pub enum StopReason {
     ToolUse,
     MaxTokens,
     StopSequence,
+    /// A policy the operator configured (e.g. a Bedrock guardrail) stopped the answer.
     GuardrailIntervened,
+    /// The provider's own safety filtering stopped the answer (a refusal).
     ContentFiltered,
     ContextWindowExceeded,
     Other,
@@ -172,7 +252,8 @@ pub struct GenerationOptions {
     pub top_p: Option<f32>,
     pub stop_sequences: Vec<String>,
     pub tool_choice: ToolChoice,
-    /// Model-native request fields passed through (Bedrock `additionalModelRequestFields`).
+    /// Model-native request fields passed through: Bedrock's `additionalModelRequestFields`,
+    /// top-level body fields on the HTTP APIs.
     pub additional_model_request_fields: Option<Value>,
     /// `Some(false)` turns streaming off; `None` streams where the model supports it.
     pub streaming: Option<bool>,

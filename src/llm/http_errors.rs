@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::LlmError;
+use super::error::{ErrorKind, LlmError};
 use super::retry::SendError;
 
 /// Who was called, for the message.
@@ -24,18 +24,21 @@ pub struct ApiContext {
 /// What went wrong and how to fix it, without the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    pub kind: ErrorKind,
     pub message: String,
     pub fix: String,
 }
 
 impl ApiContext {
     pub fn error(&self, endpoint: &str, problem: Problem) -> LlmError {
-        LlmError::Api {
-            provider: self.provider.to_string(),
-            endpoint: endpoint.to_string(),
-            message: problem.message,
-            fix: problem.fix,
-        }
+        LlmError::new(problem.kind, problem.message)
+            .with_origin(self.origin(endpoint))
+            .with_advice(problem.fix)
+    }
+
+    /// `anthropic at https://…/v1/messages`: who was called, for every message.
+    pub fn origin(&self, endpoint: &str) -> String {
+        format!("{} at {endpoint}", self.provider)
     }
 
     pub fn send_error(&self, endpoint: &str, error: SendError) -> LlmError {
@@ -54,11 +57,13 @@ impl ApiContext {
                 timeout: true,
                 ..
             } => Problem {
+                kind: ErrorKind::Transport,
                 message: format!("no answer in time ({message})"),
                 fix: "check base_url and the network path to it; if the server is just slow, retry"
                     .to_string(),
             },
             SendError::Connection { message, .. } => Problem {
+                kind: ErrorKind::Transport,
                 message: format!("cannot connect: {message}"),
                 fix: "check base_url (host, port, http/https) and that the server is running and reachable".to_string(),
             },
@@ -72,46 +77,75 @@ impl ApiContext {
         } else {
             detail.to_string()
         };
-        let (message, fix) = match (code, self.mantle) {
+        let (kind, message, fix) = match (code, self.mantle) {
             (401, true) => (
+                ErrorKind::Unauthorized,
                 format!("Mantle 401: the Bedrock API key is invalid or expired ({detail})"),
                 "regenerate it in the Bedrock console (API keys → long-term) and update BEDROCK_API_KEY".to_string(),
             ),
             (401, false) => (
+                ErrorKind::Unauthorized,
                 format!("401: the API key was rejected ({detail})"),
                 format!("set a valid key in {}", self.key_hint),
             ),
             (403, true) => (
+                ErrorKind::AccessDenied,
                 format!("Mantle 403: the Bedrock API key may not use '{}' ({detail})", self.wire_model),
                 "enable model access for this model in the Bedrock console for this region, and allow bedrock-mantle:* (CreateInference, GetModel, ListModels) in the key's policy".to_string(),
             ),
             (403, false) => (
+                ErrorKind::AccessDenied,
                 format!("403: access to '{}' was refused ({detail})", self.wire_model),
                 format!("check that the key in {} may use this model", self.key_hint),
             ),
             (404, true) => (
+                ErrorKind::NotFound,
                 format!("Mantle 404: the model '{}' does not exist on this endpoint ({detail})", self.wire_model),
                 "check the model id and region; Mantle names Claude models with the anthropic. prefix, and Claude Sonnet 4.6 has no Mantle endpoint (use the bedrock provider)".to_string(),
             ),
             (404, false) => (
+                ErrorKind::NotFound,
                 format!("404: model '{}' or the endpoint was not found ({detail})", self.wire_model),
                 "check the model id and base_url".to_string(),
             ),
             (429, _) => (
+                ErrorKind::Throttled,
                 format!("throttled (429) after {attempts} attempt(s): {detail}"),
                 "retry later, lower the request rate, or ask for a higher rate limit".to_string(),
             ),
+            (408, _) => (
+                ErrorKind::Transport,
+                format!("request timeout (408) after {attempts} attempt(s): {detail}"),
+                "the server did not receive the request in time; check the network path and retry".to_string(),
+            ),
             (c, _) if c >= 500 => (
+                ErrorKind::Service,
                 format!("service error {c} after {attempts} attempt(s): {detail}"),
                 "the service is overloaded or failing; retry later".to_string(),
             ),
             (c, _) => (
+                if is_context_overflow(&detail) {
+                    ErrorKind::ContextTooLong
+                } else {
+                    ErrorKind::InvalidRequest
+                },
                 format!("request rejected ({c}): {detail}"),
                 "check the model's limits and the provider options in fastagent.config.yaml".to_string(),
             ),
         };
-        Problem { message, fix }
+        Problem { kind, message, fix }
     }
+}
+
+/// Whether a provider's rejection says the conversation outgrew the context window.
+pub fn is_context_overflow(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    lower.contains("too long")
+        || lower.contains("context window")
+        || lower.contains("context length")
+        || lower.contains("too many input tokens")
+        || lower.contains("input length")
+        || lower.contains("prompt is too long")
 }
 
 /// The human part of an error body: `error.message` (Anthropic, OpenAI), `message`, or the

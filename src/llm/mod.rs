@@ -1,16 +1,25 @@
-//! LLM providers behind one trait. Each provider file only translates the neutral
-//! [`conversation`] types to and from its wire API; the agent loop never sees a wire type.
+//! LLM providers behind one trait. Each provider is a [`runtime::Dialect`] that only
+//! translates the neutral [`conversation`] types to and from its wire API and moves bytes;
+//! the shared [`runtime::Runtime`] owns streaming, stream retries and assembly. The agent
+//! loop never sees a wire type.
 
 pub mod anthropic;
+pub mod assembler;
 pub mod bedrock;
 pub mod conversation;
+pub mod error;
+pub mod events;
+pub mod http;
 pub mod http_errors;
+pub mod limits;
 pub mod mantle;
 pub mod openai;
 pub mod probe;
+pub mod reasoning;
 pub mod retry;
+pub mod runtime;
 mod simulated;
-pub mod sse;
+pub mod stream_event;
 
 use std::sync::Arc;
 
@@ -20,43 +29,10 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::model::{ModelSpec, Provider};
 pub use conversation::{Request, Response};
-
-/// What a provider call can fail with. Every message says what to do about it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LlmError {
-    #[error("{0}")]
-    NoCredentials(String),
-    #[error("access denied: {message}. {hint}")]
-    AccessDenied { message: String, hint: String },
-    #[error("model '{model}' not found: {message}. {hint}")]
-    ModelNotFound {
-        model: String,
-        message: String,
-        hint: String,
-    },
-    #[error(
-        "throttled after {attempts} attempts: {message}. Retry later, request a quota increase, or use a cross-region inference profile (us., eu., global.)"
-    )]
-    Throttled { attempts: u32, message: String },
-    #[error("request rejected: {message}")]
-    Validation { message: String },
-    #[error("service error: {message}")]
-    Service { message: String },
-    #[error("could not reach {endpoint}: {message}")]
-    Transport { endpoint: String, message: String },
-    /// An HTTP provider (anthropic, openai, generic) failed; names the endpoint and the fix.
-    #[error("{provider} at {endpoint}: {message} — {fix}")]
-    Api {
-        provider: String,
-        endpoint: String,
-        message: String,
-        fix: String,
-    },
-    #[error(
-        "provider '{provider}' is not available yet in this version of Pallas; use a bedrock.<model-id> model"
-    )]
-    Unsupported { provider: String },
-}
+pub use error::{ErrorKind, LlmError};
+pub use events::{AgentEvent, EventSink};
+pub use limits::MediaLimits;
+use runtime::Runtime;
 
 /// The cached, token-free answer to "could this agent reach its model right now?".
 #[derive(Debug, Clone, Serialize)]
@@ -80,19 +56,18 @@ pub trait LlmProvider: Send + Sync {
     fn provider(&self) -> Provider;
     /// The id sent on the wire.
     fn model_id(&self) -> &str;
-    /// One model call. Streaming providers send text to `text_sink` as it is generated (the
-    /// agent forwards it as progress); the returned response is always the complete turn.
+    /// One model call. A streamed answer's text goes to `events` as it is generated (with
+    /// any notices); the returned response is always the complete turn.
     fn complete<'a>(
         &'a self,
         request: &'a Request,
-        text_sink: Option<&'a TextSink>,
+        events: Option<&'a EventSink>,
     ) -> BoxFuture<'a, Result<Response, LlmError>>;
     /// Checks what can be checked without spending tokens (credentials, endpoint).
     fn preflight(&self) -> BoxFuture<'_, Preflight>;
+    /// The attachments this provider accepts in one request.
+    fn limits(&self) -> MediaLimits;
 }
-
-/// Receives generated text as it streams in.
-pub type TextSink = tokio::sync::mpsc::UnboundedSender<String>;
 
 /// Settings the CLI or tests may impose on top of the config files, e.g. `--simulate`.
 #[derive(Debug, Clone, Default)]
@@ -113,23 +88,23 @@ pub async fn build_provider(
 ) -> Arc<dyn LlmProvider> {
     let sim = overrides.http_simulator_url.as_deref();
     match spec.provider {
-        Provider::Bedrock => Arc::new(
-            bedrock::BedrockProvider::new(&spec.model_id, &settings.bedrock, overrides)
+        Provider::Bedrock => Arc::new(Runtime::new(
+            bedrock::BedrockDialect::new(&spec.model_id, &settings.bedrock, overrides)
                 .await
                 .with_features(spec, settings),
-        ),
-        Provider::Anthropic => Arc::new(anthropic::AnthropicProvider::new(
+        )),
+        Provider::Anthropic => Arc::new(Runtime::new(anthropic::AnthropicDialect::new(
             spec,
             &simulated::anthropic(&settings.anthropic, sim),
-        )),
-        Provider::OpenAi => Arc::new(openai::OpenAiProvider::openai(
+        ))),
+        Provider::OpenAi => Arc::new(Runtime::new(openai::ChatDialect::openai(
             spec,
             &simulated::openai(&settings.openai, sim),
-        )),
-        Provider::Generic => Arc::new(openai::OpenAiProvider::generic(
+        ))),
+        Provider::Generic => Arc::new(Runtime::new(openai::ChatDialect::generic(
             spec,
             &simulated::generic(&settings.generic, sim),
-        )),
+        ))),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Retries for the HTTP providers, as the official SDKs do them: 408, 429, 5xx (including
 //! Anthropic's 529 "overloaded") and connection failures are retried with jittered
-//! exponential backoff, waiting at least what `retry-after` asks; other 4xx are final.
+//! exponential backoff (`backon`), waiting what `retry-after` asks; other 4xx are final.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
 #[derive(Debug, Clone, Copy)]
@@ -49,50 +51,71 @@ pub fn is_retryable(status: StatusCode) -> bool {
         || status.is_server_error()
 }
 
+/// One failed attempt and what it says about the next.
+struct Attempt {
+    error: SendError,
+    retryable: bool,
+    /// What the server asked us to wait (`retry-after`).
+    wait: Option<Duration>,
+}
+
+impl RetryPolicy {
+    /// Exponential backoff with "equal jitter": between half and all of each step
+    /// (backon adds up to the step again to a half-step base).
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay / 2)
+            .with_max_delay(self.max_delay / 2)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
+    }
+}
+
 /// Sends the request `build` makes (it is called once per attempt).
 pub async fn send_with_retry(
     policy: RetryPolicy,
     build: impl Fn() -> RequestBuilder,
 ) -> Result<Response, SendError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let last = attempt >= policy.max_attempts;
+    let attempts = AtomicU32::new(0);
+    let attempt = || async {
+        let n = attempts.fetch_add(1, Ordering::Relaxed) + 1;
         match build().send().await {
-            Ok(response) if response.status().is_success() => return Ok(response),
+            Ok(response) if response.status().is_success() => Ok(response),
             Ok(response) => {
                 let status = response.status();
                 let wait = retry_after(response.headers());
-                if !last && is_retryable(status) && wait.is_none_or(|w| w <= policy.max_retry_after)
-                {
-                    let delay = wait.unwrap_or_else(|| backoff(&policy, attempt));
-                    tracing::debug!(%status, ?delay, attempt, "retrying HTTP request");
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-                let body = response.text().await.unwrap_or_default();
-                return Err(SendError::Status {
-                    status,
-                    body,
-                    attempts: attempt,
-                });
+                Err(Attempt {
+                    retryable: is_retryable(status)
+                        && wait.is_none_or(|w| w <= policy.max_retry_after),
+                    wait,
+                    error: SendError::Status {
+                        status,
+                        body: response.text().await.unwrap_or_default(),
+                        attempts: n,
+                    },
+                })
             }
-            Err(error) => {
-                let retryable = error.is_connect() || error.is_timeout();
-                if !last && retryable {
-                    let delay = backoff(&policy, attempt);
-                    tracing::debug!(%error, ?delay, attempt, "retrying after a connection error");
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-                return Err(SendError::Connection {
+            Err(error) => Err(Attempt {
+                retryable: error.is_connect() || error.is_timeout(),
+                wait: None,
+                error: SendError::Connection {
                     message: error_chain(&error),
                     timeout: error.is_timeout(),
-                    attempts: attempt,
-                });
-            }
+                    attempts: n,
+                },
+            }),
         }
-    }
+    };
+    attempt
+        .retry(policy.backoff())
+        .when(|a: &Attempt| a.retryable)
+        // The server's own wait wins over the backoff while retries remain.
+        .adjust(|a: &Attempt, backoff| backoff.map(|d| a.wait.unwrap_or(d)))
+        .notify(|a: &Attempt, delay| {
+            tracing::debug!(error = ?a.error, ?delay, "retrying HTTP request");
+        })
+        .await
+        .map_err(|a| a.error)
 }
 
 /// `retry-after-ms` (Anthropic, OpenAI) or `retry-after` in seconds.
@@ -107,28 +130,6 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     number("retry-after-ms")
         .map(|ms| Duration::from_secs_f64(ms / 1000.0))
         .or_else(|| number("retry-after").map(Duration::from_secs_f64))
-}
-
-/// Exponential backoff with "equal jitter": between half and all of the step.
-fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let step = policy
-        .base_delay
-        .saturating_mul(1 << (attempt - 1).min(16))
-        .min(policy.max_delay);
-    step.mul_f64(0.5 + 0.5 * jitter())
-}
-
-/// A number in [0, 1) that differs between calls; good enough to spread retries.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The error with its sources ("error sending request: connection refused").
@@ -163,14 +164,78 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_millis(150)));
-        let policy = RetryPolicy::default();
-        for attempt in 1..6 {
-            let d = backoff(&policy, attempt);
-            let step = policy.base_delay * (1 << (attempt - 1));
-            assert!(
-                d >= step.min(policy.max_delay) / 2 && d <= policy.max_delay,
-                "{d:?}"
-            );
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            ..RetryPolicy::default()
+        };
+        let delays: Vec<Duration> = backon::BackoffBuilder::build(policy.backoff()).collect();
+        assert_eq!(delays.len(), 5, "five retries after the first attempt");
+        for (i, d) in delays.into_iter().enumerate() {
+            let step = (policy.base_delay * (1 << i)).min(policy.max_delay);
+            assert!(d >= step / 2 && d <= step, "retry {i}: {d:?}");
         }
+    }
+
+    /// A loopback server answering 429 with `retry-after-ms: <wait>` until `throttled`
+    /// requests were refused, then 200; returns its URL and the request count.
+    async fn throttling_server(
+        throttled: usize,
+        wait_ms: u64,
+    ) -> (String, std::sync::Arc<AtomicU32>) {
+        let seen = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+                async move {
+                    if n < throttled {
+                        let headers = [("retry-after-ms", wait_ms.to_string())];
+                        (StatusCode::TOO_MANY_REQUESTS, headers, "slow down").into_response()
+                    } else {
+                        "ok".into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn retry_after_is_waited_for_and_a_long_one_ends_the_retries() {
+        let client = reqwest::Client::new();
+        let (url, seen) = throttling_server(2, 20).await;
+        // A backoff of at least 5 s, so only honouring retry-after finishes quickly.
+        let slow_backoff = RetryPolicy {
+            base_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        };
+        let started = std::time::Instant::now();
+        let response = send_with_retry(slow_backoff, || client.get(&url))
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(5),
+            "{elapsed:?}"
+        );
+
+        let (url, seen) = throttling_server(1, 120_000).await;
+        let Err(SendError::Status {
+            status, attempts, ..
+        }) = send_with_retry(RetryPolicy::default(), || client.get(&url)).await
+        else {
+            panic!("a two-minute retry-after is not waited for");
+        };
+        assert_eq!((status, attempts), (StatusCode::TOO_MANY_REQUESTS, 1));
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }

@@ -14,18 +14,19 @@ pub struct ModelCapabilities {
     pub context_window: u32,
     pub max_output_tokens: u32,
     pub reasoning: bool,
-    /// Bedrock accepts `cachePoint` blocks for this model.
+    /// A prompt prefix can be cached between calls (Bedrock places `cachePoint`s, the
+    /// Anthropic API `cache_control`).
     pub prompt_caching: bool,
-    /// ConverseStream accepts a `toolConfig` for this model (otherwise use Converse when
-    /// tools are present).
+    /// The model can stream its answer while tools are offered (otherwise it is asked for
+    /// the whole answer at once when tools are present).
     pub streaming_with_tools: bool,
-    /// Converse `document` blocks are accepted.
+    /// Documents (PDF, spreadsheets, text) can be attached.
     pub documents: bool,
-    /// On-demand (in-region) throughput is not offered: calls must name a cross-region
-    /// inference profile such as `us.<model-id>`. `bedrock.cross_region: auto` uses this.
+    /// Bedrock routing only: on-demand (in-region) throughput is not offered, so calls must
+    /// name a cross-region inference profile such as `us.<model-id>`.
     pub requires_inference_profile: bool,
-    /// Geo prefixes (without the dot) of the system inference profiles Bedrock offers for
-    /// this model, e.g. `["us", "eu", "global"]`.
+    /// Bedrock routing only: geo prefixes (without the dot) of the system inference
+    /// profiles offered for this model, e.g. `["us", "eu", "global"]`.
     pub geo_prefixes: &'static [&'static str],
     /// False when the model was not in the table and conservative defaults were used.
     pub known: bool,

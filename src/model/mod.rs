@@ -2,6 +2,7 @@
 
 pub mod capabilities;
 pub mod cross_region;
+pub mod prices;
 pub mod spec;
 pub mod tool_choice;
 

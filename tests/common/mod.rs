@@ -3,13 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pallas::config::{Project, load_project_with_env};
 use pallas::fleet::Fleet;
-use pallas::simulator::Simulator;
+use pallas_simulator::Simulator;
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
@@ -87,7 +89,7 @@ impl Running {
 
     /// Model calls, streamed (ConverseStream, the default) or not (Converse): both carry
     /// the same request body.
-    pub fn converse_requests(&self) -> Vec<pallas::simulator::RecordedRequest> {
+    pub fn converse_requests(&self) -> Vec<pallas_simulator::RecordedRequest> {
         self.sim
             .requests()
             .into_iter()

@@ -1,22 +1,20 @@
-//! Neutral conversation ⇄ Anthropic Messages API JSON, and the assembly of a streamed
-//! answer from its SSE events.
-
-use std::collections::BTreeMap;
+//! Neutral request → Anthropic Messages API JSON.
 
 use serde_json::{Map, Value, json};
 
 use crate::llm::conversation::{
-    ContentBlock, Document, Image, Message, Reasoning, Request, Response, Role, StopReason,
-    ToolChoice, ToolResultContent, ToolUse, Usage, base64,
+    ContentBlock, Document, DocumentFormat, Image, Message, Reasoning, Request, Role, StopReason,
+    ToolChoice, ToolResultContent, base64,
 };
+use crate::llm::reasoning::ReasoningFields;
 
 /// What besides the conversation goes into a request.
 #[derive(Debug, Clone, Default)]
 pub struct WireOptions {
     pub model: String,
     pub stream: bool,
-    /// Extended thinking with this budget (never on Mantle).
-    pub thinking_budget: Option<u32>,
+    /// Extended thinking as the reasoning planner decided it (never on Mantle).
+    pub reasoning: Option<ReasoningFields>,
     /// `cache_control` placed on the system prompt, the last tool and (`auto`) the last
     /// message (never on Mantle).
     pub cache: Option<CachePlacement>,
@@ -30,7 +28,7 @@ pub struct CachePlacement {
 }
 
 pub fn request_body(request: &Request, o: &WireOptions) -> Value {
-    let thinking = o.thinking_budget.is_some();
+    let thinking = o.reasoning.as_ref().is_some_and(|r| r.claude_thinking);
     let mut body = Map::new();
     body.insert("model".into(), json!(o.model));
     body.insert("max_tokens".into(), json!(request.max_tokens));
@@ -71,6 +69,8 @@ pub fn request_body(request: &Request, o: &WireOptions) -> Value {
         }
         body.insert("tools".into(), Value::Array(tools));
         let choice = match &request.options.tool_choice {
+            // The API refuses forced tool use while thinking.
+            ToolChoice::Any | ToolChoice::Tool(_) if thinking => None,
             ToolChoice::Auto | ToolChoice::None => None,
             ToolChoice::Any => Some(json!({"type": "any"})),
             ToolChoice::Tool(name) => Some(json!({"type": "tool", "name": name})),
@@ -79,12 +79,10 @@ pub fn request_body(request: &Request, o: &WireOptions) -> Value {
             body.insert("tool_choice".into(), choice);
         }
     }
-    if let Some(budget) = o.thinking_budget {
-        body.insert(
-            "thinking".into(),
-            json!({"type": "enabled", "budget_tokens": budget}),
-        );
-    } else {
+    if let Some(Value::Object(fields)) = o.reasoning.as_ref().map(|r| &r.fields) {
+        body.extend(fields.clone());
+    }
+    if !thinking {
         // The API refuses sampling parameters together with thinking.
         if let Some(t) = request.options.temperature {
             body.insert("temperature".into(), json!(t));
@@ -128,10 +126,10 @@ fn image(i: &Image) -> Value {
 /// PDFs go as base64 document blocks and text formats as plain-text documents; the API has
 /// no block for Office files, so those become a note the model can read.
 fn document(d: &Document) -> Value {
-    match d.format.as_str() {
-        "pdf" => json!({"type": "document", "title": d.name,
+    match d.format {
+        DocumentFormat::Pdf => json!({"type": "document", "title": d.name,
             "source": {"type": "base64", "media_type": "application/pdf", "data": base64::encode(&d.data)}}),
-        "txt" | "md" | "csv" | "html" => json!({"type": "document", "title": d.name,
+        f if f.is_text() => json!({"type": "document", "title": d.name,
             "source": {"type": "text", "media_type": "text/plain", "data": String::from_utf8_lossy(&d.data)}}),
         other => json!({"type": "text",
             "text": format!("[document {} ({other}) omitted: the Anthropic API does not take {other} files]", d.name)}),
@@ -204,275 +202,10 @@ pub fn stop_reason(s: &str) -> StopReason {
     }
 }
 
-fn add_usage(usage: &mut Usage, u: &Value) {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    if let Some(v) = n("input_tokens") {
-        usage.input_tokens = v;
-    }
-    if let Some(v) = n("output_tokens") {
-        usage.output_tokens = v;
-    }
-    if let Some(v) = n("cache_read_input_tokens") {
-        usage.cache_read_tokens = v;
-    }
-    if let Some(v) = n("cache_creation_input_tokens") {
-        usage.cache_write_tokens = v;
-    }
-}
-
-/// A non-streaming response body.
-pub fn response_from_json(body: &Value) -> Result<Response, String> {
-    let blocks = body
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or("the response has no content array")?;
-    let mut assembler = StreamAssembler::default();
-    for (index, b) in blocks.iter().enumerate() {
-        assembler.blocks.insert(index, Partial::from_complete(b));
-    }
-    assembler.stop = body
-        .get("stop_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(u) = body.get("usage") {
-        add_usage(&mut assembler.usage, u);
-    }
-    assembler.done = true;
-    assembler.finish()
-}
-
-#[derive(Debug)]
-enum Partial {
-    Text(String),
-    ToolUse {
-        id: String,
-        name: String,
-        json: String,
-        input: Value,
-    },
-    Thinking {
-        text: String,
-        signature: Option<String>,
-    },
-    Redacted(String),
-    Other,
-}
-
-impl Partial {
-    fn from_complete(b: &Value) -> Partial {
-        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        match b.get("type").and_then(Value::as_str) {
-            Some("text") => Partial::Text(s("text")),
-            Some("tool_use") => Partial::ToolUse {
-                id: s("id"),
-                name: s("name"),
-                json: String::new(),
-                input: b.get("input").cloned().unwrap_or_else(|| json!({})),
-            },
-            Some("thinking") => Partial::Thinking {
-                text: s("thinking"),
-                signature: b
-                    .get("signature")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            },
-            Some("redacted_thinking") => Partial::Redacted(s("data")),
-            _ => Partial::Other,
-        }
-    }
-}
-
-/// Builds the turn from `message_start` … `message_stop`. Blocks are keyed by their
-/// `index`, so several tool calls in one turn each keep their own arguments.
-#[derive(Debug, Default)]
-pub struct StreamAssembler {
-    blocks: BTreeMap<usize, Partial>,
-    stop: Option<String>,
-    usage: Usage,
-    done: bool,
-}
-
-impl StreamAssembler {
-    /// Applies one event; returns text to show the caller now. `Err` is an `error` event
-    /// or an event that does not parse.
-    pub fn apply(&mut self, name: Option<&str>, data: &str) -> Result<Option<String>, String> {
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| format!("an event that is not JSON ({e}): {data}"))?;
-        let kind = v.get("type").and_then(Value::as_str).or(name).unwrap_or("");
-        let index = v.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
-        match kind {
-            "message_start" => {
-                if let Some(u) = v.pointer("/message/usage") {
-                    add_usage(&mut self.usage, u);
-                }
-            }
-            "content_block_start" => {
-                let block = v.get("content_block").cloned().unwrap_or_default();
-                let mut partial = Partial::from_complete(&block);
-                // Streamed tool input arrives as deltas; the start carries `{}`.
-                if let Partial::ToolUse { input, .. } = &mut partial {
-                    *input = Value::Null;
-                }
-                self.blocks.insert(index, partial);
-            }
-            "content_block_delta" => {
-                let delta = v.get("delta").cloned().unwrap_or_default();
-                let text = |k: &str| delta.get(k).and_then(Value::as_str).unwrap_or("");
-                match (
-                    delta.get("type").and_then(Value::as_str),
-                    self.blocks.get_mut(&index),
-                ) {
-                    (Some("text_delta"), Some(Partial::Text(t))) => {
-                        t.push_str(text("text"));
-                        return Ok(Some(text("text").to_string()).filter(|t| !t.is_empty()));
-                    }
-                    (Some("input_json_delta"), Some(Partial::ToolUse { json, .. })) => {
-                        json.push_str(text("partial_json"))
-                    }
-                    (Some("thinking_delta"), Some(Partial::Thinking { text: t, .. })) => {
-                        t.push_str(text("thinking"))
-                    }
-                    (Some("signature_delta"), Some(Partial::Thinking { signature, .. })) => {
-                        signature
-                            .get_or_insert_with(String::new)
-                            .push_str(text("signature"))
-                    }
-                    _ => {}
-                }
-            }
-            "content_block_stop" => {
-                if let Some(Partial::ToolUse {
-                    json, input, name, ..
-                }) = self.blocks.get_mut(&index)
-                {
-                    *input = if json.trim().is_empty() {
-                        json!({}) // a tool without arguments
-                    } else {
-                        serde_json::from_str(json).map_err(|e| {
-                            format!("the arguments streamed for tool '{name}' are not valid JSON ({e}): {json}")
-                        })?
-                    };
-                }
-            }
-            "message_delta" => {
-                if let Some(s) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.stop = Some(s.to_string());
-                }
-                if let Some(u) = v.get("usage") {
-                    add_usage(&mut self.usage, u);
-                }
-            }
-            "message_stop" => self.done = true,
-            "error" => {
-                let e = v.get("error").unwrap_or(&v);
-                let kind = e.get("type").and_then(Value::as_str).unwrap_or("error");
-                let message = e.get("message").and_then(Value::as_str).unwrap_or("");
-                return Err(format!("{kind}: {message}"));
-            }
-            _ => {} // ping and future event types
-        }
-        Ok(None)
-    }
-
-    pub fn finish(self) -> Result<Response, String> {
-        if !self.done {
-            return Err("the stream ended before message_stop".to_string());
-        }
-        let content = self
-            .blocks
-            .into_values()
-            .filter_map(|p| match p {
-                Partial::Text(t) if t.is_empty() => None,
-                Partial::Text(t) => Some(ContentBlock::Text(t)),
-                Partial::ToolUse {
-                    id, name, input, ..
-                } => Some(ContentBlock::ToolUse(ToolUse {
-                    id,
-                    name,
-                    input: if input.is_null() { json!({}) } else { input },
-                })),
-                Partial::Thinking { text, signature } => Some(ContentBlock::Reasoning(Reasoning {
-                    text,
-                    signature,
-                    redacted: None,
-                })),
-                Partial::Redacted(data) => Some(ContentBlock::Reasoning(Reasoning {
-                    text: String::new(),
-                    signature: None,
-                    redacted: Some(data.into_bytes()),
-                })),
-                Partial::Other => None,
-            })
-            .collect();
-        Ok(Response {
-            message: Message {
-                role: Role::Assistant,
-                content,
-            },
-            stop_reason: self.stop.as_deref().map_or(StopReason::Other, stop_reason),
-            usage: self.usage,
-        })
-    }
-}
-
-impl crate::llm::sse::StreamAssembly for StreamAssembler {
-    fn event(&mut self, event: &crate::llm::sse::SseEvent) -> Result<Option<String>, String> {
-        self.apply(event.event.as_deref(), &event.data)
-    }
-
-    fn finish(self) -> Result<Response, String> {
-        StreamAssembler::finish(self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::conversation::{GenerationOptions, ToolResult, ToolSpec};
-
-    #[test]
-    fn parallel_and_zero_argument_tool_calls_assemble_by_index() {
-        let mut a = StreamAssembler::default();
-        let events = [
-            r#"{"type":"message_start","message":{"usage":{"input_tokens":12,"output_tokens":1}}}"#,
-            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Calling."}}"#,
-            r#"{"type":"content_block_stop","index":0}"#,
-            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"a","input":{}}}"#,
-            r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t2","name":"b","input":{}}}"#,
-            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"x\":"}}"#,
-            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" 1}"}}"#,
-            r#"{"type":"content_block_stop","index":1}"#,
-            r#"{"type":"content_block_stop","index":2}"#,
-            r#"{"type":"ping"}"#,
-            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":30}}"#,
-            r#"{"type":"message_stop"}"#,
-        ];
-        let mut streamed = Vec::new();
-        for e in events {
-            streamed.extend(a.apply(None, e).unwrap());
-        }
-        assert_eq!(streamed, ["Calling."]);
-        let r = a.finish().unwrap();
-        assert_eq!(r.stop_reason, StopReason::ToolUse);
-        assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (12, 30));
-        let uses: Vec<_> = r.message.tool_uses().collect();
-        assert_eq!(uses[0].input, json!({"x": 1}));
-        assert_eq!(uses[1].input, json!({}));
-    }
-
-    #[test]
-    fn error_events_and_truncated_streams_fail() {
-        let mut a = StreamAssembler::default();
-        let e = a
-            .apply(
-                Some("error"),
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-            )
-            .unwrap_err();
-        assert_eq!(e, "overloaded_error: Overloaded");
-        assert!(StreamAssembler::default().finish().is_err());
-    }
+    use crate::llm::conversation::{GenerationOptions, ToolResult, ToolSpec, ToolUse};
 
     #[test]
     fn requests_carry_tools_results_images_and_cache_control() {
@@ -525,7 +258,7 @@ mod tests {
             &WireOptions {
                 model: "claude-haiku-4-5".into(),
                 stream: true,
-                thinking_budget: None,
+                reasoning: None,
                 cache: Some(CachePlacement {
                     control: control.clone(),
                     conversation: true,
@@ -545,26 +278,5 @@ mod tests {
         assert_eq!(result["content"][1]["source"]["media_type"], "image/png");
         assert_eq!(result["cache_control"], control);
         assert_eq!(body["stream"], true);
-    }
-
-    #[test]
-    fn a_plain_json_message_is_read_too() {
-        let r = response_from_json(&json!({
-            "content": [
-                {"type": "thinking", "thinking": "hm", "signature": "sig"},
-                {"type": "text", "text": "Hi"},
-                {"type": "tool_use", "id": "t", "name": "a", "input": {"k": 1}},
-            ],
-            "stop_reason": "tool_use",
-            "usage": {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 4},
-        }))
-        .unwrap();
-        assert_eq!(r.stop_reason, StopReason::ToolUse);
-        assert_eq!(r.message.text(), "Hi");
-        assert_eq!(r.message.tool_uses().next().unwrap().input, json!({"k": 1}));
-        assert!(
-            matches!(&r.message.content[0], ContentBlock::Reasoning(x) if x.signature.as_deref() == Some("sig"))
-        );
-        assert_eq!((r.usage.output_tokens, r.usage.cache_read_tokens), (7, 4));
     }
 }

@@ -71,7 +71,7 @@ mod tests {
     use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 
     use super::*;
-    use crate::simulator::{InjectedError, Simulator};
+    use pallas_simulator::{InjectedError, Simulator};
 
     #[tokio::test]
     async fn failed_calls_carry_the_number_of_attempts_made() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::*;
 
-impl BedrockProvider {
+impl BedrockDialect {
     pub(super) async fn check_credentials(&self) -> Result<String, String> {
         if env_set("AWS_BEARER_TOKEN_BEDROCK") {
             // The SDK prefers bearer auth whenever this variable is set; SigV4 credentials

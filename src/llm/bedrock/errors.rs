@@ -11,7 +11,7 @@ use super::credentials::no_credentials_message;
 use super::*;
 use crate::model::cross_region::{geo_prefix_of, geos_for_region, is_profile_arn, profile_id_for};
 
-impl BedrockProvider {
+impl BedrockDialect {
     pub(super) fn map_error<E, R>(&self, err: SdkError<E, R>) -> LlmError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -21,15 +21,19 @@ impl BedrockProvider {
         let Some(service) = err.as_service_error() else {
             let detail = DisplayErrorContext(&err).to_string();
             if detail.contains("credentials") || detail.contains("identity") {
-                return LlmError::NoCredentials(no_credentials_message(self.profile.as_deref()));
+                return LlmError::new(
+                    ErrorKind::NoCredentials,
+                    no_credentials_message(self.profile.as_deref()),
+                );
             }
-            return LlmError::Transport {
-                endpoint: self.endpoint.clone(),
-                message: format!(
-                    "{detail} (gave up after {} attempt(s); check the network path to the endpoint, or raise bedrock.max_attempts)",
-                    self.max_attempts
+            return LlmError::new(
+                ErrorKind::Transport,
+                format!(
+                    "could not reach {}: {detail} (gave up after {} attempt(s))",
+                    self.endpoint, self.max_attempts
                 ),
-            };
+            )
+            .with_advice("check the network path to the endpoint, or raise bedrock.max_attempts");
         };
         let code = service.code().unwrap_or("unknown");
         let message = service.message().unwrap_or("no message").to_string();
@@ -41,60 +45,64 @@ impl BedrockProvider {
     fn classify(&self, code: &str, message: String, attempts: u32) -> LlmError {
         let lower = message.to_lowercase();
         match code {
-            "AccessDeniedException" if is_model_access_message(&lower) => LlmError::AccessDenied {
-                // Bedrock words both causes alike at times, so the IAM advice follows.
-                hint: format!(
+            // Bedrock words both causes alike at times, so the IAM advice follows.
+            "AccessDeniedException" if is_model_access_message(&lower) => access_denied(
+                message,
+                format!(
                     "Model access for '{}' is probably not enabled in {}: request it on the Bedrock console's Model access page (https://console.aws.amazon.com/bedrock/home?region={}#/modelaccess) for the region (and, for a geo profile, every region of its geography). If it is enabled: {}",
                     self.base_model(),
                     self.region,
                     self.region,
                     access_denied_hint(&self.model_id, &self.region)
                 ),
-                message,
-            },
-            "AccessDeniedException" => LlmError::AccessDenied {
-                hint: access_denied_hint(&self.model_id, &self.region),
-                message,
-            },
+            ),
+            "AccessDeniedException" => {
+                access_denied(message, access_denied_hint(&self.model_id, &self.region))
+            }
             "ResourceNotFoundException" => self.not_found(message),
             "ValidationException" if lower.contains("model identifier is invalid") => {
                 self.not_found(message)
             }
             "ValidationException" if lower.contains("on-demand throughput") => {
-                LlmError::Validation {
-                    message: format!("{message}. {}", self.on_demand_hint()),
-                }
+                rejected(ErrorKind::InvalidRequest, message).with_advice(self.on_demand_hint())
             }
-            "ValidationException" if is_context_overflow(&lower) => {
+            "ValidationException" if crate::llm::http_errors::is_context_overflow(&lower) => {
                 let window =
                     ModelCapabilities::resolve(&self.model_id, &Default::default()).context_window;
-                LlmError::Validation {
-                    message: format!(
-                        "{message}. The conversation is longer than the model's context window (about {window} tokens for {}): start a new conversation, use instance_scope: request, or pick a model with a larger window",
-                        self.model_id
-                    ),
-                }
+                rejected(ErrorKind::ContextTooLong, message).with_advice(format!(
+                    "The conversation is longer than the model's context window (about {window} tokens for {}): start a new conversation, use instance_scope: request, or pick a model with a larger window",
+                    self.model_id
+                ))
             }
-            "ValidationException" => LlmError::Validation { message },
-            "ThrottlingException" | "ServiceQuotaExceededException" => {
-                LlmError::Throttled { attempts, message }
+            "ValidationException" => rejected(ErrorKind::InvalidRequest, message),
+            "UnrecognizedClientException" | "InvalidSignatureException" | "ExpiredTokenException" => {
+                LlmError::new(
+                    ErrorKind::Unauthorized,
+                    format!("the credentials were rejected: {message} ({code})"),
+                )
+                .with_advice(
+                    "refresh or replace the AWS credentials (an expired session token, a wrong secret key or a revoked AWS_BEARER_TOKEN_BEDROCK); `pallas check` shows which source is used",
+                )
             }
-            "ModelNotReadyException" => LlmError::Service {
-                message: format!(
-                    "{message} (ModelNotReadyException, still not ready after {attempts} attempts). The model is being loaded: wait a minute and retry, or raise bedrock.max_attempts"
+            "ThrottlingException" | "ServiceQuotaExceededException" => throttled(attempts, &message),
+            "ModelNotReadyException" => LlmError::new(
+                ErrorKind::Service,
+                format!(
+                    "service error: {message} (ModelNotReadyException, still not ready after {attempts} attempts)"
                 ),
-            },
+            )
+            .with_advice("The model is being loaded: wait a minute and retry, or raise bedrock.max_attempts"),
             "InternalServerException" | "ServiceUnavailableException" | "ModelTimeoutException" => {
-                LlmError::Service {
-                    message: format!(
-                        "{message} ({code}, failed {attempts} attempts). Bedrock had a transient problem: retry later, raise bedrock.max_attempts, or use a cross-region profile (e.g. {})",
-                        self.suggested_profile()
-                    ),
-                }
+                LlmError::new(
+                    ErrorKind::Service,
+                    format!("service error: {message} ({code}, failed {attempts} attempts)"),
+                )
+                .with_advice(format!(
+                    "Bedrock had a transient problem: retry later, raise bedrock.max_attempts, or use a cross-region profile (e.g. {})",
+                    self.suggested_profile()
+                ))
             }
-            other => LlmError::Service {
-                message: format!("{message} ({other})"),
-            },
+            other => LlmError::new(ErrorKind::Service, format!("service error: {message} ({other})")),
         }
     }
 
@@ -104,14 +112,14 @@ impl BedrockProvider {
     }
 
     fn not_found(&self, message: String) -> LlmError {
-        LlmError::ModelNotFound {
-            model: self.model_id.clone(),
-            hint: format!(
-                "Check that the id is spelled exactly as Bedrock lists it and is offered in region {region} (run `pallas models --region {region}`), or set bedrock.region to a region that has it",
-                region = self.region
-            ),
-            message,
-        }
+        LlmError::new(
+            ErrorKind::NotFound,
+            format!("model '{}' not found: {message}", self.model_id),
+        )
+        .with_advice(format!(
+            "Check that the id is spelled exactly as Bedrock lists it and is offered in region {region} (run `pallas models --region {region}`), or set bedrock.region to a region that has it",
+            region = self.region
+        ))
     }
 
     /// Names the exact inference profile id to use instead of the on-demand id.
@@ -162,19 +170,28 @@ impl BedrockProvider {
     }
 }
 
+fn access_denied(message: String, hint: String) -> LlmError {
+    LlmError::new(ErrorKind::AccessDenied, format!("access denied: {message}")).with_advice(hint)
+}
+
+fn rejected(kind: ErrorKind, message: String) -> LlmError {
+    LlmError::new(kind, format!("request rejected: {message}"))
+}
+
+/// Throttling, in the call or in the middle of its stream.
+pub(super) fn throttled(attempts: u32, message: &str) -> LlmError {
+    LlmError::new(
+        ErrorKind::Throttled,
+        format!("throttled after {attempts} attempts: {message}"),
+    )
+    .with_advice("Retry later, request a quota increase, or use a cross-region inference profile (us., eu., global.)")
+}
+
 /// Bedrock's wording when the account has not been granted the model (as opposed to an IAM
 /// policy that denies the action, which names `bedrock:InvokeModel`).
 fn is_model_access_message(lower: &str) -> bool {
     !lower.contains("not authorized to perform")
         && (lower.contains("access to the model") || lower.contains("model access"))
-}
-
-fn is_context_overflow(lower: &str) -> bool {
-    lower.contains("too long")
-        || lower.contains("context window")
-        || lower.contains("context length")
-        || lower.contains("too many input tokens")
-        || lower.contains("input length")
 }
 
 fn access_denied_hint(model_id: &str, region: &str) -> String {
@@ -197,7 +214,7 @@ fn access_denied_hint(model_id: &str, region: &str) -> String {
 mod tests {
     use super::*;
 
-    async fn provider(model: &str, region: &str) -> BedrockProvider {
+    async fn provider(model: &str, region: &str) -> BedrockDialect {
         let settings = BedrockSettings {
             region: Some(region.into()),
             endpoint_url: Some("http://127.0.0.1:9".into()),
@@ -211,7 +228,7 @@ mod tests {
             )),
             ..Default::default()
         };
-        BedrockProvider::new(model, &settings, &overrides).await
+        BedrockDialect::new(model, &settings, &overrides).await
     }
 
     #[test]
@@ -230,7 +247,7 @@ mod tests {
             cross_region: crate::model::CrossRegion::Off,
             ..Default::default()
         };
-        let p = BedrockProvider::new(id, &off, &ProviderOverrides::default()).await;
+        let p = BedrockDialect::new(id, &off, &ProviderOverrides::default()).await;
         assert_eq!(p.model_id, id, "cross_region: off keeps the id");
         let text = p
             .classify(
@@ -294,5 +311,81 @@ mod tests {
             .classify("ServiceUnavailableException", "Try later".into(), 4)
             .to_string();
         assert!(five.contains("failed 4 attempts"), "{five}");
+    }
+
+    /// Bedrock's error codes and the HTTP providers' statuses land on the same kinds, so
+    /// the runtime treats a throttled Bedrock call and an HTTP 429 alike.
+    #[tokio::test]
+    async fn bedrock_and_http_errors_share_one_taxonomy() {
+        use crate::llm::http_errors::ApiContext;
+        use reqwest::StatusCode;
+        let p = provider("us.anthropic.claude-sonnet-4-6", "us-east-1").await;
+        let cases = [
+            (
+                "ThrottlingException",
+                "Too many requests",
+                429,
+                ErrorKind::Throttled,
+            ),
+            (
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+                401,
+                ErrorKind::Unauthorized,
+            ),
+            (
+                "AccessDeniedException",
+                "not authorized to perform",
+                403,
+                ErrorKind::AccessDenied,
+            ),
+            (
+                "ResourceNotFoundException",
+                "no such model",
+                404,
+                ErrorKind::NotFound,
+            ),
+            (
+                "ValidationException",
+                "Input is too long for requested model.",
+                400,
+                ErrorKind::ContextTooLong,
+            ),
+            (
+                "ValidationException",
+                "messages.0: blank text",
+                400,
+                ErrorKind::InvalidRequest,
+            ),
+            (
+                "ServiceUnavailableException",
+                "Try later",
+                503,
+                ErrorKind::Service,
+            ),
+        ];
+        for (code, message, status, kind) in cases {
+            assert_eq!(
+                p.classify(code, message.into(), 1).kind,
+                kind,
+                "bedrock {code}"
+            );
+            for (provider, mantle) in [
+                ("anthropic", false),
+                ("anthropic", true),
+                ("openai", true),
+                ("generic", false),
+            ] {
+                let ctx = ApiContext {
+                    provider,
+                    mantle,
+                    wire_model: "m".into(),
+                    key_hint: "k",
+                };
+                let problem = ctx.status_problem(StatusCode::from_u16(status).unwrap(), message, 1);
+                assert_eq!(problem.kind, kind, "{provider} (mantle: {mantle}) {status}");
+            }
+        }
+        assert!(ErrorKind::Throttled.is_transient() && !ErrorKind::ContextTooLong.is_transient());
     }
 }

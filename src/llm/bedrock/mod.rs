@@ -1,6 +1,7 @@
 //! Path 1: Bedrock Converse through `aws-sdk-bedrockruntime`. The SDK does signing, bearer
-//! tokens (`AWS_BEARER_TOKEN_BEDROCK`), the credential chain, endpoints and retries; this file
-//! only translates conversations and turns AWS errors into advice a person can act on.
+//! tokens (`AWS_BEARER_TOKEN_BEDROCK`), the credential chain, endpoints and retries; this
+//! dialect only translates conversations and turns AWS errors into advice a person can act
+//! on. Streaming policy and assembly are the shared runtime's.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,7 +24,9 @@ use super::conversation::{
     ContentBlock, Image, Message, Reasoning, Request, Response, Role, StopReason,
     ToolResultContent, ToolUse, Usage,
 };
-use super::{LlmError, LlmProvider, Preflight, ProviderOverrides, TextSink};
+use super::error::{ErrorKind, LlmError};
+use super::runtime::{Dialect, Opened};
+use super::{Preflight, ProviderOverrides};
 use crate::config::BedrockSettings;
 use crate::model::ModelCapabilities;
 use crate::model::Provider;
@@ -34,12 +37,12 @@ mod call;
 mod credentials;
 mod debug;
 mod errors;
-pub mod reasoning;
 mod request;
 mod stream;
 mod translate;
 
 use crate::config::Settings;
+pub use crate::llm::reasoning;
 pub use credentials::no_credentials_message;
 pub use translate::{document_to_json, json_to_document};
 
@@ -49,7 +52,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Resolving credentials may touch IMDS or an SSO endpoint; health must not hang on it.
 const CREDENTIAL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub struct BedrockProvider {
+pub struct BedrockDialect {
     client: aws_sdk_bedrockruntime::Client,
     /// The id sent on the wire (after `bedrock.cross_region`).
     model_id: String,
@@ -79,12 +82,12 @@ pub fn resolve_region(settings: &BedrockSettings) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-impl BedrockProvider {
+impl BedrockDialect {
     pub async fn new(
         model_id: &str,
         settings: &BedrockSettings,
         overrides: &ProviderOverrides,
-    ) -> BedrockProvider {
+    ) -> BedrockDialect {
         let region = resolve_region(settings);
         let max_attempts = settings.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1);
         let capabilities = ModelCapabilities::resolve(model_id, &Default::default());
@@ -126,7 +129,7 @@ impl BedrockProvider {
             .endpoint_url()
             .map(str::to_string)
             .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"));
-        BedrockProvider {
+        BedrockDialect {
             client: aws_sdk_bedrockruntime::Client::from_conf(
                 aws_sdk_bedrockruntime::config::Builder::from(&sdk_config)
                     .interceptor(attempts::CountAttempts)
@@ -146,14 +149,14 @@ impl BedrockProvider {
     }
 
     /// Applies the model spec's reasoning and the settings' caching, guardrail and debug
-    /// options. Kept apart from [`BedrockProvider::new`], which sets up the client only.
+    /// options. Kept apart from [`BedrockDialect::new`], which sets up the client only.
     pub fn with_features(mut self, spec: &crate::model::ModelSpec, settings: &Settings) -> Self {
         self.features = request::Features::resolve(spec, settings);
         self
     }
 }
 
-impl LlmProvider for BedrockProvider {
+impl Dialect for BedrockDialect {
     fn provider(&self) -> Provider {
         Provider::Bedrock
     }
@@ -162,12 +165,37 @@ impl LlmProvider for BedrockProvider {
         &self.model_id
     }
 
-    fn complete<'a>(
+    fn origin(&self) -> String {
+        format!("bedrock at {}", self.endpoint)
+    }
+
+    fn can_stream(&self, request: &Request) -> bool {
+        self.can_stream_with(request)
+    }
+
+    fn complete<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Response, LlmError>> {
+        Box::pin(self.converse(request))
+    }
+
+    fn open_stream<'a>(
         &'a self,
         request: &'a Request,
-        text_sink: Option<&'a TextSink>,
-    ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.call(request, text_sink))
+    ) -> BoxFuture<'a, Result<Opened<'a>, LlmError>> {
+        Box::pin(self.converse_stream(request))
+    }
+
+    fn limits(&self) -> super::MediaLimits {
+        super::MediaLimits::CONVERSE
+    }
+
+    fn on_response(&self, response: &Response, streamed: bool) {
+        if self.features.raw_debug && streamed {
+            tracing::debug!(
+                model = %self.model_id,
+                response = %debug::redact_json(&debug::assembled_json(response)),
+                "bedrock ConverseStream response (assembled)"
+            );
+        }
     }
 
     fn preflight(&self) -> BoxFuture<'_, Preflight> {
@@ -185,7 +213,7 @@ impl LlmProvider for BedrockProvider {
     }
 }
 
-impl BedrockProvider {
+impl BedrockDialect {
     /// Says when `bedrock.cross_region: auto` changed the configured id.
     fn cross_region_note(&self) -> String {
         if self.model_id == self.configured_model_id {

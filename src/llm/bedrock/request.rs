@@ -5,12 +5,11 @@
 
 use serde_json::{Map, Value};
 
-use super::reasoning;
 use super::translate::{build_err, to_bedrock_message, tool_config};
 use super::*;
 use crate::config::{CacheMode, CacheTtl};
 use crate::llm::conversation::ToolChoice;
-use crate::model::Reasoning as ReasoningSetting;
+use crate::llm::reasoning::ReasoningSetting;
 
 /// Bedrock's limit of cache points per request.
 const MAX_CACHE_POINTS: usize = 4;
@@ -22,10 +21,8 @@ pub(super) struct Features {
     pub cache_ttl: Option<CacheTtl>,
     pub guardrail: Option<crate::config::GuardrailSettings>,
     pub raw_debug: bool,
-    /// The reasoning setting in effect and whether it was asked for on this model
-    /// explicitly (`?reasoning=`): explicit ones that cannot apply are errors, a
-    /// config-wide `bedrock.reasoning` is skipped for models without reasoning.
-    pub reasoning: Option<(ReasoningSetting, bool)>,
+    /// The reasoning setting in effect, planned per call by the shared planner.
+    pub reasoning: Option<ReasoningSetting>,
     pub capabilities: crate::model::ModelCapabilities,
 }
 
@@ -74,16 +71,11 @@ pub(super) fn build(
     let options = &request.options;
     let reasoning = match &features.reasoning {
         None => None,
-        Some((setting, explicit)) => match reasoning::fields(
+        Some(setting) => setting.plan(
             model_id,
-            setting,
             request.max_tokens,
             features.capabilities.reasoning,
-        ) {
-            Ok(fields) => fields,
-            Err(message) if *explicit => return Err(LlmError::Validation { message }),
-            Err(_) => None,
-        },
+        )?,
     };
     let thinking = reasoning.as_ref().is_some_and(|r| r.claude_thinking);
 
@@ -230,20 +222,14 @@ impl Features {
         } else {
             CacheMode::Off
         });
-        let reasoning = match (&spec.reasoning, &settings.bedrock.reasoning) {
-            (Some(r), _) => Some((r.clone(), true)),
-            // fast-agent's Bedrock default `reasoning: minimal` means "off"; configs written
-            // for it must not start paying for thinking.
-            (None, Some(text)) if text.trim().eq_ignore_ascii_case("minimal") => None,
-            (None, Some(text)) => match text.parse::<ReasoningSetting>() {
-                Ok(r) => Some((r, false)),
-                Err(e) => {
-                    tracing::warn!("bedrock.reasoning ignored: {e}");
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+        // fast-agent's Bedrock default `reasoning: minimal` means "off"; configs written
+        // for it must not start paying for thinking.
+        let config_wide = settings
+            .bedrock
+            .reasoning
+            .as_deref()
+            .filter(|text| !text.trim().eq_ignore_ascii_case("minimal"));
+        let reasoning = ReasoningSetting::resolve(spec.reasoning.as_ref(), config_wide);
         Features {
             cache_mode,
             cache_ttl: f.cache_ttl,
@@ -274,10 +260,13 @@ mod tests {
         }
     }
 
-    fn features(cache_mode: CacheMode, reasoning: Option<ReasoningSetting>) -> Features {
+    fn features(cache_mode: CacheMode, reasoning: Option<crate::model::Reasoning>) -> Features {
         Features {
             cache_mode,
-            reasoning: reasoning.map(|r| (r, true)),
+            reasoning: reasoning.map(|reasoning| ReasoningSetting {
+                reasoning,
+                explicit: true,
+            }),
             capabilities: crate::model::ModelCapabilities::resolve(
                 "anthropic.claude-sonnet-4-5",
                 &Default::default(),
@@ -345,7 +334,7 @@ mod tests {
         let parts = build(
             CLAUDE,
             &request(options.clone()),
-            &features(CacheMode::Off, Some(ReasoningSetting::Budget(2048))),
+            &features(CacheMode::Off, Some(crate::model::Reasoning::Budget(2048))),
         )
         .unwrap();
         assert_eq!(parts.inference.temperature(), None);

@@ -1,245 +1,161 @@
-//! ConverseStream: assembling the event stream into one [`Response`] and forwarding text
-//! deltas as they arrive.
-//!
-//! Blocks are keyed by `contentBlockIndex`, so several tool calls in one turn, tool input
-//! split over many deltas and reasoning text/signature deltas all land in the right block.
-//! A tool whose input arrived as no deltas at all took no arguments: its input is `{}`.
-
-use std::collections::BTreeMap;
+//! ConverseStream events → neutral [`StreamEvent`]s for the shared assembler, and the
+//! failures Bedrock reports inside a stream (after HTTP 200) as errors of the one taxonomy.
 
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 
 use super::*;
+use crate::llm::stream_event::{ReasoningDelta, StreamEvent, UsageReport};
 
-/// One content block while its deltas arrive.
+/// Decodes one ConverseStream. Keeps the stop reason so a guardrail intervention can be
+/// logged with the trace that arrives after it in the `metadata` event.
 #[derive(Debug)]
-enum Partial {
-    Text(String),
-    ToolUse {
-        id: String,
-        name: String,
-        input: String,
-    },
-    Reasoning {
-        text: String,
-        signature: Option<String>,
-        redacted: Option<Vec<u8>>,
-    },
+pub(super) struct ConverseStreamDecoder {
+    pub model_id: String,
+    pub guardrail: Option<String>,
+    stop: Option<StopReason>,
 }
 
-/// Collects ConverseStream events into a complete assistant turn.
-#[derive(Debug, Default)]
-pub(super) struct StreamAssembler {
-    blocks: BTreeMap<i32, Partial>,
-    stop_reason: Option<bt::StopReason>,
-    usage: Usage,
-    pub latency_ms: Option<i64>,
-    /// Guardrail / prompt-router trace from the `metadata` event, for logging.
-    pub trace: Option<String>,
-}
-
-fn protocol_error(what: impl std::fmt::Display) -> LlmError {
-    LlmError::Service {
-        message: format!("the ConverseStream response was malformed: {what}; retry the call"),
+impl ConverseStreamDecoder {
+    pub fn new(model_id: &str, guardrail: Option<String>) -> Self {
+        ConverseStreamDecoder {
+            model_id: model_id.to_string(),
+            guardrail,
+            stop: None,
+        }
     }
-}
 
-impl StreamAssembler {
-    /// Applies one event. Text deltas are also sent to `sink`.
-    pub fn push(
-        &mut self,
-        event: bt::ConverseStreamOutput,
-        sink: Option<&TextSink>,
-    ) -> Result<(), LlmError> {
+    pub fn decode(&mut self, event: bt::ConverseStreamOutput) -> Vec<StreamEvent> {
+        let index = |i: i32| i.max(0) as usize;
         match event {
-            bt::ConverseStreamOutput::MessageStart(_) => {}
-            bt::ConverseStreamOutput::ContentBlockStart(start) => {
-                if let Some(bt::ContentBlockStart::ToolUse(tool)) = start.start {
-                    self.blocks.insert(
-                        start.content_block_index,
-                        Partial::ToolUse {
-                            id: tool.tool_use_id,
-                            name: tool.name,
-                            input: String::new(),
-                        },
-                    );
-                }
-            }
+            bt::ConverseStreamOutput::ContentBlockStart(start) => match start.start {
+                Some(bt::ContentBlockStart::ToolUse(tool)) => vec![StreamEvent::ToolStart {
+                    index: index(start.content_block_index),
+                    id: tool.tool_use_id,
+                    name: tool.name,
+                }],
+                _ => Vec::new(),
+            },
             bt::ConverseStreamOutput::ContentBlockDelta(delta) => {
-                let index = delta.content_block_index;
+                let index = index(delta.content_block_index);
+                let reasoning = |delta| vec![StreamEvent::Reasoning { index, delta }];
                 match delta.delta {
                     Some(bt::ContentBlockDelta::Text(text)) => {
-                        match self
-                            .blocks
-                            .entry(index)
-                            .or_insert_with(|| Partial::Text(String::new()))
-                        {
-                            Partial::Text(t) => t.push_str(&text),
-                            other => {
-                                return Err(protocol_error(format!(
-                                    "text delta for block {index}, which is {other:?}"
-                                )));
-                            }
-                        }
-                        if let Some(sink) = sink
-                            && !text.is_empty()
-                        {
-                            let _ = sink.send(text);
-                        }
+                        vec![StreamEvent::Text { index, text }]
                     }
-                    Some(bt::ContentBlockDelta::ToolUse(d)) => match self.blocks.get_mut(&index) {
-                        Some(Partial::ToolUse { input, .. }) => input.push_str(&d.input),
-                        _ => {
-                            return Err(protocol_error(format!(
-                                "tool input delta for block {index} without a toolUse start"
-                            )));
+                    Some(bt::ContentBlockDelta::ToolUse(d)) => vec![StreamEvent::ToolInput {
+                        index,
+                        json: d.input,
+                    }],
+                    Some(bt::ContentBlockDelta::ReasoningContent(r)) => match r {
+                        bt::ReasoningContentBlockDelta::Text(t) => {
+                            reasoning(ReasoningDelta::Text(t))
                         }
+                        bt::ReasoningContentBlockDelta::Signature(s) => {
+                            reasoning(ReasoningDelta::Signature(s))
+                        }
+                        bt::ReasoningContentBlockDelta::RedactedContent(b) => {
+                            reasoning(ReasoningDelta::Redacted(b.into_inner()))
+                        }
+                        _ => Vec::new(),
                     },
-                    Some(bt::ContentBlockDelta::ReasoningContent(r)) => {
-                        let entry = self.blocks.entry(index).or_insert(Partial::Reasoning {
-                            text: String::new(),
-                            signature: None,
-                            redacted: None,
-                        });
-                        let Partial::Reasoning {
-                            text,
-                            signature,
-                            redacted,
-                        } = entry
-                        else {
-                            return Err(protocol_error(format!(
-                                "reasoning delta for block {index}, which is not reasoning"
-                            )));
-                        };
-                        match r {
-                            bt::ReasoningContentBlockDelta::Text(t) => text.push_str(&t),
-                            bt::ReasoningContentBlockDelta::Signature(s) => {
-                                signature.get_or_insert_with(String::new).push_str(&s)
-                            }
-                            bt::ReasoningContentBlockDelta::RedactedContent(b) => redacted
-                                .get_or_insert_with(Vec::new)
-                                .extend_from_slice(b.as_ref()),
-                            _ => {}
-                        }
-                    }
                     // Citations, images and tool-result deltas have no neutral form yet.
-                    _ => {}
+                    _ => Vec::new(),
                 }
             }
-            bt::ConverseStreamOutput::ContentBlockStop(_) => {}
+            bt::ConverseStreamOutput::ContentBlockStop(stop) => vec![StreamEvent::BlockStop {
+                index: index(stop.content_block_index),
+            }],
             bt::ConverseStreamOutput::MessageStop(stop) => {
-                self.stop_reason = Some(stop.stop_reason)
+                let reason = translate::stop_reason(&stop.stop_reason);
+                self.stop = Some(reason);
+                vec![StreamEvent::Stop(reason), StreamEvent::End]
             }
             bt::ConverseStreamOutput::Metadata(meta) => {
-                if let Some(u) = meta.usage {
-                    self.usage = Usage {
-                        input_tokens: u.input_tokens.max(0) as u64,
-                        output_tokens: u.output_tokens.max(0) as u64,
-                        cache_read_tokens: u.cache_read_input_tokens.unwrap_or(0).max(0) as u64,
-                        cache_write_tokens: u.cache_write_input_tokens.unwrap_or(0).max(0) as u64,
-                    };
+                let trace = meta.trace.map(|t| format!("{t:?}"));
+                if let Some(stop) = self.stop {
+                    warn_if_blocked(
+                        &self.model_id,
+                        stop,
+                        self.guardrail.as_deref(),
+                        trace.as_deref(),
+                    );
                 }
-                self.latency_ms = meta.metrics.map(|m| m.latency_ms);
-                self.trace = meta.trace.map(|t| format!("{t:?}"));
+                meta.usage
+                    .map(|u| {
+                        let n = |v: i32| Some(v.max(0) as u64);
+                        StreamEvent::Usage(UsageReport {
+                            input_tokens: n(u.input_tokens),
+                            output_tokens: n(u.output_tokens),
+                            cache_read_tokens: n(u.cache_read_input_tokens.unwrap_or(0)),
+                            cache_write_tokens: n(u.cache_write_input_tokens.unwrap_or(0)),
+                        })
+                    })
+                    .into_iter()
+                    .collect()
             }
-            _ => {}
+            _ => Vec::new(),
         }
-        Ok(())
-    }
-
-    /// The complete turn; an error when the stream ended before `messageStop`.
-    pub fn finish(self) -> Result<Response, LlmError> {
-        let Some(stop) = self.stop_reason else {
-            return Err(LlmError::Service {
-                message: "the ConverseStream response ended before messageStop (connection closed mid-answer); retry the call".into(),
-            });
-        };
-        let mut content = Vec::with_capacity(self.blocks.len());
-        for partial in self.blocks.into_values() {
-            content.push(match partial {
-                Partial::Text(t) if t.is_empty() => continue,
-                Partial::Text(t) => ContentBlock::Text(t),
-                Partial::ToolUse { id, name, input } => {
-                    let input = if input.trim().is_empty() {
-                        Value::Object(Default::default())
-                    } else {
-                        serde_json::from_str(&input).map_err(|e| {
-                            protocol_error(format!("tool '{name}' input is not JSON ({e})"))
-                        })?
-                    };
-                    ContentBlock::ToolUse(ToolUse { id, name, input })
-                }
-                Partial::Reasoning {
-                    text,
-                    signature,
-                    redacted,
-                } => ContentBlock::Reasoning(Reasoning {
-                    text,
-                    signature,
-                    redacted,
-                }),
-            });
-        }
-        Ok(Response {
-            message: Message {
-                role: Role::Assistant,
-                content,
-            },
-            stop_reason: translate::stop_reason(&stop),
-            usage: self.usage,
-        })
     }
 }
 
-/// A failure reported inside the stream (after HTTP 200) as a clear error, and whether
-/// retrying the call may help (everything but a validation error).
+/// Logs an answer a guardrail or content filter blocked, with the guardrail's trace.
+pub(super) fn warn_if_blocked(
+    model_id: &str,
+    stop: StopReason,
+    guardrail: Option<&str>,
+    trace: Option<&str>,
+) {
+    if matches!(
+        stop,
+        StopReason::GuardrailIntervened | StopReason::ContentFiltered
+    ) {
+        tracing::warn!(
+            model = %model_id,
+            stop_reason = ?stop,
+            guardrail = ?guardrail,
+            trace = trace.unwrap_or("(no trace; set bedrock.guardrail.trace: enabled)"),
+            "the answer was blocked by a guardrail or content filter"
+        );
+    }
+}
+
+/// A failure reported inside the stream (after HTTP 200) as an error of the taxonomy; the
+/// runtime retries the transient ones once (everything but a validation error).
 pub(super) fn mid_stream_error(
     err: SdkError<ConverseStreamOutputError, aws_smithy_types::event_stream::RawMessage>,
-    endpoint: &str,
-) -> (LlmError, bool) {
+) -> LlmError {
     let Some(service) = err.as_service_error() else {
-        let e = LlmError::Transport {
-            endpoint: endpoint.to_string(),
-            message: format!("the answer stream broke off: {}", DisplayErrorContext(&err)),
-        };
-        return (e, true);
+        return LlmError::stream_broke_off(DisplayErrorContext(&err));
     };
-    let retryable = !matches!(service, ConverseStreamOutputError::ValidationException(_));
     let message = service.message().unwrap_or("no message").to_string();
-    let error = match service {
-        ConverseStreamOutputError::ThrottlingException(_) => LlmError::Throttled {
-            attempts: 1,
-            message: format!("{message} (mid-stream)"),
-        },
-        ConverseStreamOutputError::ValidationException(_) => LlmError::Validation { message },
-        ConverseStreamOutputError::ModelStreamErrorException(_) => LlmError::Service {
-            message: format!(
-                "the answer stream broke off: the model failed while streaming its answer: {message}; retry the call"
-            ),
-        },
-        other => LlmError::Service {
-            message: format!(
-                "the answer stream broke off: {message} ({}); retry the call",
-                other.code().unwrap_or("unknown")
-            ),
-        },
-    };
-    (error, retryable)
+    match service {
+        ConverseStreamOutputError::ThrottlingException(_) => {
+            errors::throttled(1, &format!("{message} (mid-stream)"))
+        }
+        ConverseStreamOutputError::ValidationException(_) => LlmError::new(
+            ErrorKind::InvalidRequest,
+            format!("request rejected: {message}"),
+        ),
+        ConverseStreamOutputError::ModelStreamErrorException(_) => LlmError::stream_broke_off(
+            format!("the model failed while streaming its answer: {message}"),
+        ),
+        other => {
+            LlmError::stream_broke_off(format!("{message} ({})", other.code().unwrap_or("unknown")))
+        }
+    }
 }
 
 /// Whether a ValidationException says this model cannot stream when tools are offered.
 pub(super) fn rejects_streaming_with_tools(err: &LlmError) -> bool {
-    let LlmError::Validation { message } = err else {
-        return false;
-    };
-    let m = message.to_lowercase();
-    m.contains("stream") && m.contains("tool")
+    let m = err.message.to_lowercase();
+    err.kind == ErrorKind::InvalidRequest && m.contains("stream") && m.contains("tool")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::assembler::{AssemblyError, TurnAssembler};
 
     fn start_tool(index: i32, id: &str, name: &str) -> bt::ConverseStreamOutput {
         bt::ConverseStreamOutput::ContentBlockStart(
@@ -276,6 +192,23 @@ mod tests {
         )
     }
 
+    /// 10 tokens in, 5 out, and the cache reads given.
+    fn usage(cache_read: Option<i32>) -> bt::ConverseStreamOutput {
+        bt::ConverseStreamOutput::Metadata(
+            bt::ConverseStreamMetadataEvent::builder()
+                .usage(
+                    bt::TokenUsage::builder()
+                        .input_tokens(10)
+                        .output_tokens(5)
+                        .total_tokens(15)
+                        .set_cache_read_input_tokens(cache_read)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+    }
+
     fn stop(reason: bt::StopReason) -> bt::ConverseStreamOutput {
         bt::ConverseStreamOutput::MessageStop(
             bt::MessageStopEvent::builder()
@@ -285,10 +218,13 @@ mod tests {
         )
     }
 
+    fn assemble(events: Vec<bt::ConverseStreamOutput>) -> Result<Response, AssemblyError> {
+        let mut d = ConverseStreamDecoder::new("m", None);
+        TurnAssembler::assemble(events.into_iter().flat_map(|e| d.decode(e)))
+    }
+
     #[test]
     fn assembles_reasoning_text_and_two_tool_calls_with_split_and_empty_input() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut a = StreamAssembler::default();
         let events = vec![
             delta(
                 0,
@@ -316,24 +252,9 @@ mod tests {
             input(2, "b\"}"),
             start_tool(3, "t2", "notes__now"),
             stop(bt::StopReason::ToolUse),
-            bt::ConverseStreamOutput::Metadata(
-                bt::ConverseStreamMetadataEvent::builder()
-                    .usage(
-                        bt::TokenUsage::builder()
-                            .input_tokens(10)
-                            .output_tokens(5)
-                            .total_tokens(15)
-                            .cache_read_input_tokens(7)
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            ),
+            usage(Some(7)),
         ];
-        for e in events {
-            a.push(e, Some(&tx)).unwrap();
-        }
-        let r = a.finish().unwrap();
+        let r = assemble(events).unwrap();
         assert_eq!(r.stop_reason, StopReason::ToolUse);
         assert_eq!(r.usage.cache_read_tokens, 7);
         assert_eq!(
@@ -357,53 +278,102 @@ mod tests {
                 }),
             ]
         );
-        drop(tx);
-        let mut forwarded = Vec::new();
-        while let Ok(t) = rx.try_recv() {
-            forwarded.push(t);
-        }
-        assert_eq!(
-            forwarded,
-            vec!["Calling ", "tools."],
-            "only text is forwarded"
-        );
     }
 
     #[test]
     fn truncated_streams_and_bad_deltas_are_errors() {
-        let mut a = StreamAssembler::default();
-        a.push(
-            delta(0, bt::ContentBlockDelta::Text("partial".into())),
-            None,
-        )
-        .unwrap();
+        let cut = assemble(vec![delta(
+            0,
+            bt::ContentBlockDelta::Text("partial".into()),
+        )]);
+        assert_eq!(cut.unwrap_err(), AssemblyError::CutOff, "no messageStop");
         assert!(
-            a.finish()
-                .unwrap_err()
-                .to_string()
-                .contains("before messageStop")
-        );
-
-        let mut a = StreamAssembler::default();
-        assert!(
-            a.push(input(0, "{}"), None).is_err(),
+            matches!(
+                assemble(vec![input(0, "{}")]),
+                Err(AssemblyError::Malformed(_))
+            ),
             "input without a start"
         );
-
-        let mut a = StreamAssembler::default();
-        a.push(start_tool(0, "t", "x"), None).unwrap();
-        a.push(input(0, "{not json"), None).unwrap();
-        a.push(stop(bt::StopReason::ToolUse), None).unwrap();
-        assert!(a.finish().unwrap_err().to_string().contains("not JSON"));
+        let bad = assemble(vec![
+            start_tool(0, "t", "x"),
+            input(0, "{not json"),
+            stop(bt::StopReason::ToolUse),
+        ]);
+        assert!(bad.unwrap_err().to_string().contains("not valid JSON"));
     }
 
     #[test]
     fn recognises_the_streaming_with_tools_rejection() {
-        assert!(rejects_streaming_with_tools(&LlmError::Validation {
-            message: "This model doesn't support tool use in streaming mode.".into()
-        }));
-        assert!(!rejects_streaming_with_tools(&LlmError::Validation {
-            message: "messages.0: blank text".into()
-        }));
+        let rejected = |m: &str| LlmError::new(ErrorKind::InvalidRequest, m);
+        assert!(rejects_streaming_with_tools(&rejected(
+            "This model doesn't support tool use in streaming mode."
+        )));
+        assert!(!rejects_streaming_with_tools(&rejected(
+            "messages.0: blank text"
+        )));
+    }
+
+    /// One turn (text, a tool call with split arguments, one without) as each provider's
+    /// wire sends it: the shared assembler makes the same message of all three.
+    #[test]
+    fn every_provider_stream_assembles_to_the_same_turn() {
+        use crate::llm::anthropic::MessagesDecoder;
+        use crate::llm::http::SseDecoder;
+        use crate::llm::openai::ChunkDecoder;
+
+        let bedrock = assemble(vec![
+            delta(0, bt::ContentBlockDelta::Text("Calling ".into())),
+            delta(0, bt::ContentBlockDelta::Text("tools.".into())),
+            start_tool(1, "t1", "notes__add_note"),
+            input(1, "{\"text\":"),
+            input(1, " \"ab\"}"),
+            start_tool(2, "t2", "notes__now"),
+            stop(bt::StopReason::ToolUse),
+            usage(None),
+        ])
+        .unwrap();
+
+        let sse = |decoder: &mut dyn SseDecoder, events: &[&str]| {
+            let mut out: Vec<StreamEvent> = events
+                .iter()
+                .flat_map(|e| decoder.event("message", e).unwrap())
+                .collect();
+            out.extend(decoder.end());
+            TurnAssembler::assemble(out).unwrap()
+        };
+        let anthropic = sse(
+            &mut MessagesDecoder,
+            &[
+                r#"{"type":"message_start","message":{"usage":{"input_tokens":10,"output_tokens":1}}}"#,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Calling "}}"#,
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"tools."}}"#,
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"notes__add_note","input":{}}}"#,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"text\":"}}"#,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":" \"ab\"}"}}"#,
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t2","name":"notes__now","input":{}}}"#,
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}}"#,
+                r#"{"type":"message_stop"}"#,
+            ],
+        );
+        let openai = sse(
+            &mut ChunkDecoder::default(),
+            &[
+                r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Calling "}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"content":"tools."}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t1","function":{"name":"notes__add_note","arguments":"{\"text\":"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":" \"ab\"}"}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"t2","function":{"name":"notes__now","arguments":""}}]}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":10,"completion_tokens":5}}"#,
+                "[DONE]",
+            ],
+        );
+        for other in [&anthropic, &openai] {
+            assert_eq!(other.message, bedrock.message);
+            assert_eq!(other.stop_reason, bedrock.stop_reason);
+            assert_eq!(other.usage, bedrock.usage);
+        }
+        assert_eq!(bedrock.stop_reason, StopReason::ToolUse);
+        assert_eq!(bedrock.message.text(), "Calling tools.");
     }
 }

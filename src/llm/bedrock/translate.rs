@@ -2,12 +2,13 @@
 
 use super::*;
 /// Named apart from Smithy's `Document` (JSON values), which this file also uses.
-use crate::llm::conversation::Document as FileDocument;
+use crate::llm::conversation::{Document as FileDocument, DocumentFormat};
 
 pub(super) fn build_err(e: impl std::fmt::Display) -> LlmError {
-    LlmError::Validation {
-        message: format!("could not build the Converse request: {e}"),
-    }
+    LlmError::new(
+        ErrorKind::InvalidRequest,
+        format!("request rejected: could not build the Converse request: {e}"),
+    )
 }
 
 pub(super) fn to_bedrock_message(m: &Message) -> Result<bt::Message, LlmError> {
@@ -92,11 +93,12 @@ pub(super) fn to_bedrock_image(img: &Image) -> Result<bt::ImageBlock, LlmError> 
         "image/gif" => bt::ImageFormat::Gif,
         "image/webp" => bt::ImageFormat::Webp,
         other => {
-            return Err(LlmError::Validation {
-                message: format!(
-                    "image type {other} is not accepted by Bedrock (png, jpeg, gif, webp)"
+            return Err(LlmError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "request rejected: image type {other} is not accepted by Bedrock (png, jpeg, gif, webp)"
                 ),
-            });
+            ));
         }
     };
     bt::ImageBlock::builder()
@@ -107,14 +109,7 @@ pub(super) fn to_bedrock_image(img: &Image) -> Result<bt::ImageBlock, LlmError> 
 }
 
 pub(super) fn to_bedrock_document(doc: &FileDocument) -> Result<bt::DocumentBlock, LlmError> {
-    if !bt::DocumentFormat::values().contains(&doc.format.as_str()) {
-        return Err(LlmError::Validation {
-            message: format!(
-                "document format {} is not accepted by Bedrock (pdf, csv, doc, docx, xls, xlsx, html, txt, md)",
-                doc.format
-            ),
-        });
-    }
+    // Converse names its formats as Pallas does.
     bt::DocumentBlock::builder()
         .format(bt::DocumentFormat::from(doc.format.as_str()))
         .name(&doc.name)
@@ -180,9 +175,10 @@ pub(super) fn from_bedrock_output(output: ConverseOutput) -> Result<Response, Ll
         .unwrap_or_default();
     let stop_reason = stop_reason(output.stop_reason());
     let Some(bt::ConverseOutput::Message(message)) = output.output else {
-        return Err(LlmError::Service {
-            message: "Converse returned no message".to_string(),
-        });
+        return Err(
+            LlmError::new(ErrorKind::Protocol, "Converse returned no message")
+                .with_advice("retry the call"),
+        );
     };
     let content = message
         .content
@@ -247,7 +243,7 @@ pub(super) fn from_bedrock_block(b: bt::ContentBlock) -> Option<ContentBlock> {
                 return None;
             };
             ContentBlock::Document(FileDocument {
-                format: doc.format.as_str().to_string(),
+                format: DocumentFormat::from_name(doc.format.as_str())?,
                 name: doc.name,
                 data: blob.into_inner(),
             })

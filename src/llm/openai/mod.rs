@@ -3,73 +3,78 @@
 //! `generic` provider (Ollama, llama.cpp, vLLM …). Streams with `include_usage`; falls back
 //! to a plain JSON answer for servers that do not stream or refuse the streaming options.
 
+mod decode;
 mod wire;
 
-use futures::future::BoxFuture;
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
-use super::conversation::{Request, Response};
+use super::MediaLimits;
+use super::conversation::Request;
+use super::error::{ErrorKind, LlmError};
+use super::http::{HttpDialect, HttpTransport, merge_additional_fields, read_answer};
 use super::http_errors::{ApiContext, Problem};
 use super::mantle::is_mantle_url;
-use super::probe::{preflight, probe};
-use super::retry::{RetryPolicy, SendError, send_with_retry};
-use super::sse::read_answer;
-use super::{LlmError, LlmProvider, Preflight, TextSink};
+use super::probe::probe;
+use super::retry::SendError;
+use super::runtime::Opened;
 use crate::config::{GenericSettings, OpenAiSettings, Secret};
-use crate::model::{ModelSpec, Provider, Reasoning};
-pub use wire::{StreamAssembler, WireOptions, request_body, response_from_json};
+use crate::model::{ModelSpec, Provider};
+pub use decode::{ChunkDecoder, response_events};
+pub use wire::{WireOptions, request_body};
 
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 const OPENAI_KEY_HINT: &str = "openai.api_key (e.g. \"${OPENAI_API_KEY}\", or \"${BEDROCK_API_KEY}\" for Mantle) or the OPENAI_API_KEY environment variable";
 const GENERIC_KEY_HINT: &str = "generic.api_key";
+/// Body fields that carry the conversation; `additional_model_request_fields` may not set them.
+const RESERVED_FIELDS: [&str; 5] = ["model", "messages", "tools", "stream", "stream_options"];
 
-pub struct OpenAiProvider {
+/// The Chat Completions dialect, for the `openai` and `generic` providers.
+pub struct ChatDialect {
     provider: Provider,
-    client: reqwest::Client,
     model: String,
     base_url: String,
-    api_key: Option<Secret>,
-    headers: HeaderMap,
+    has_key: bool,
     reasoning_effort: Option<String>,
     max_tokens_field: &'static str,
-    retry: RetryPolicy,
-    ctx: ApiContext,
+    http: HttpTransport,
 }
 
-impl OpenAiProvider {
-    pub fn openai(spec: &ModelSpec, settings: &OpenAiSettings) -> OpenAiProvider {
+impl ChatDialect {
+    pub fn openai(spec: &ModelSpec, settings: &OpenAiSettings) -> ChatDialect {
         let base_url = settings
             .base_url
             .clone()
             .unwrap_or_else(|| DEFAULT_OPENAI_BASE_URL.to_string());
+        // The spec's own `?reasoning=` wins over `openai.reasoning_effort`.
         let reasoning_effort = match &spec.reasoning {
-            Some(Reasoning::Level(level)) => Some(level.clone()),
-            _ => settings.reasoning_effort.clone(),
+            Some(r) => super::reasoning::effort(&spec.model_id, r),
+            None => settings.reasoning_effort.clone(),
         };
-        let mut p = OpenAiProvider::build(
+        let mut d = ChatDialect::build(
             Provider::OpenAi,
             spec,
             base_url,
-            settings.api_key.clone(),
+            settings.api_key.as_ref(),
+            super::header_map(&settings.default_headers),
             OPENAI_KEY_HINT,
         );
-        p.headers = super::header_map(&settings.default_headers);
-        p.reasoning_effort = reasoning_effort;
+        d.reasoning_effort = reasoning_effort;
         // OpenAI renamed the field; Mantle and compatible servers read the old one.
-        if p.base_url.contains("api.openai.com") {
-            p.max_tokens_field = "max_completion_tokens";
+        if d.base_url.contains("api.openai.com") {
+            d.max_tokens_field = "max_completion_tokens";
         }
-        p
+        d
     }
 
-    pub fn generic(spec: &ModelSpec, settings: &GenericSettings) -> OpenAiProvider {
-        OpenAiProvider::build(
+    pub fn generic(spec: &ModelSpec, settings: &GenericSettings) -> ChatDialect {
+        ChatDialect::build(
             Provider::Generic,
             spec,
             settings.base_url.clone(),
-            settings.api_key.clone(),
+            settings.api_key.as_ref(),
+            HeaderMap::new(),
             GENERIC_KEY_HINT,
         )
     }
@@ -78,50 +83,38 @@ impl OpenAiProvider {
         provider: Provider,
         spec: &ModelSpec,
         base_url: String,
-        api_key: Option<Secret>,
+        api_key: Option<&Secret>,
+        headers: HeaderMap,
         key_hint: &'static str,
-    ) -> OpenAiProvider {
+    ) -> ChatDialect {
         let base_url = base_url.trim_end_matches('/').to_string();
-        OpenAiProvider {
+        let ctx = ApiContext {
+            provider: provider.as_str(),
+            mantle: is_mantle_url(&base_url),
+            wire_model: spec.model_id.clone(),
+            key_hint,
+        };
+        let auth = api_key.map(|k| (AUTHORIZATION, format!("Bearer {}", k.expose())));
+        ChatDialect {
             provider,
-            client: super::http_client(),
             model: spec.model_id.clone(),
-            ctx: ApiContext {
-                provider: provider.as_str(),
-                mantle: is_mantle_url(&base_url),
-                wire_model: spec.model_id.clone(),
-                key_hint,
-            },
             base_url,
-            api_key,
-            headers: HeaderMap::new(),
+            has_key: api_key.is_some(),
             reasoning_effort: None,
             max_tokens_field: "max_tokens",
-            retry: RetryPolicy::default(),
+            http: HttpTransport::new(ctx, headers, auth),
         }
     }
 
-    /// Test hook: a provider whose retries do not wait long.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        let mut builder = builder.headers(self.headers.clone());
-        if let Some(key) = &self.api_key
-            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-        {
-            value.set_sensitive(true);
-            builder = builder.header(reqwest::header::AUTHORIZATION, value);
-        }
-        builder
+    fn completions_url(&self) -> String {
+        format!("{}/chat/completions", self.base_url)
     }
 
     /// The OpenAI API needs a key; a local `generic` server usually does not.
     fn missing_key(&self) -> Option<Problem> {
-        (self.provider == Provider::OpenAi && self.api_key.is_none()).then(|| Problem {
-            message: if self.ctx.mantle {
+        (self.provider == Provider::OpenAi && !self.has_key).then(|| Problem {
+            kind: ErrorKind::NoCredentials,
+            message: if self.http.ctx.mantle {
                 "no Bedrock API key is configured for Mantle".to_string()
             } else {
                 "no API key is configured".to_string()
@@ -130,8 +123,8 @@ impl OpenAiProvider {
         })
     }
 
-    pub fn body(&self, request: &Request, stream: bool) -> Value {
-        request_body(
+    pub fn body(&self, request: &Request, stream: bool) -> Result<Value, LlmError> {
+        let mut body = request_body(
             request,
             &WireOptions {
                 model: self.model.clone(),
@@ -139,45 +132,57 @@ impl OpenAiProvider {
                 max_tokens_field: self.max_tokens_field,
                 reasoning_effort: self.reasoning_effort.clone(),
             },
-        )
+        );
+        merge_additional_fields(&mut body, request, &RESERVED_FIELDS)?;
+        Ok(body)
+    }
+}
+
+impl HttpDialect for ChatDialect {
+    fn provider(&self) -> Provider {
+        self.provider
     }
 
-    async fn call(&self, request: &Request, sink: Option<&TextSink>) -> Result<Response, LlmError> {
-        let url = format!("{}/chat/completions", self.base_url);
+    fn model_id(&self) -> &str {
+        &self.model
+    }
+
+    fn origin(&self) -> String {
+        self.http.ctx.origin(&self.completions_url())
+    }
+
+    async fn send<'a>(
+        &'a self,
+        request: &'a Request,
+        stream: bool,
+    ) -> Result<Opened<'a>, LlmError> {
+        let url = self.completions_url();
         if let Some(problem) = self.missing_key() {
-            return Err(self.ctx.error(&url, problem));
+            return Err(self.http.ctx.error(&url, problem));
         }
-        let send = |stream: bool| {
-            let body = self.body(request, stream);
-            let url = url.clone();
-            async move {
-                send_with_retry(self.retry, || {
-                    self.authorized(self.client.post(&url)).json(&body)
-                })
-                .await
-            }
+        let url = &url;
+        let post = |stream: bool| async move {
+            let body = self.body(request, stream)?;
+            Ok::<_, LlmError>(self.http.post(url, &body, stream).await)
         };
-        let response = match send(true).await {
+        let response = match post(stream).await? {
             // Servers that cannot stream (or do not know `stream_options`) say so with a 400.
             Err(SendError::Status { status, body, .. })
-                if status == StatusCode::BAD_REQUEST && body.contains("stream") =>
+                if stream && status == StatusCode::BAD_REQUEST && body.contains("stream") =>
             {
                 tracing::debug!(provider = %self.provider, "streaming refused; retrying without");
-                send(false).await
+                post(false).await?
             }
             other => other,
         }
-        .map_err(|e| self.ctx.send_error(&url, e))?;
-        let broke_off = |detail: String| {
-            self.ctx.error(
-                &url,
-                Problem {
-                    message: format!("the response stream broke off: {detail}"),
-                    fix: "retry the request; if it keeps happening the server is overloaded or failing".to_string(),
-                },
-            )
-        };
-        read_answer::<StreamAssembler>(response, sink, response_from_json, broke_off).await
+        .map_err(|e| self.http.error(url, e))?;
+        read_answer(
+            response,
+            ChunkDecoder::default(),
+            response_events,
+            self.origin(),
+        )
+        .await
     }
 
     async fn check(&self) -> Result<String, String> {
@@ -185,7 +190,7 @@ impl OpenAiProvider {
         if let Some(p) = self.missing_key() {
             return Err(format!("{} — {}", p.message, p.fix));
         }
-        let response = probe(self.authorized(self.client.get(&url)), &self.ctx, &url).await?;
+        let response = probe(self.http.get(&url), &self.http.ctx, &url).await?;
         if self.provider == Provider::Generic {
             // llama.cpp's listing is not strictly OpenAI-shaped and local servers load
             // models by name on demand: answering is enough.
@@ -219,26 +224,8 @@ impl OpenAiProvider {
             }
         ))
     }
-}
 
-impl LlmProvider for OpenAiProvider {
-    fn provider(&self) -> Provider {
-        self.provider
-    }
-
-    fn model_id(&self) -> &str {
-        &self.model
-    }
-
-    fn complete<'a>(
-        &'a self,
-        request: &'a Request,
-        text_sink: Option<&'a TextSink>,
-    ) -> BoxFuture<'a, Result<Response, LlmError>> {
-        Box::pin(self.call(request, text_sink))
-    }
-
-    fn preflight(&self) -> BoxFuture<'_, Preflight> {
-        Box::pin(async move { preflight(self.provider.as_str(), &self.model, self.check().await) })
+    fn limits(&self) -> MediaLimits {
+        MediaLimits::CHAT_COMPLETIONS
     }
 }

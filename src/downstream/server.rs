@@ -1,0 +1,206 @@
+//! One downstream server as agents see it: its current connection (kept by the supervisor
+//! task), tool calls with their timeout, and the live probe behind `get_health`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, Tool};
+use rmcp::service::{Peer, RoleClient};
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+
+use super::Timings;
+use super::connect::ping;
+use crate::config::McpServerConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownstreamError {
+    #[error("server '{server}' is not connected: {reason}")]
+    NotConnected { server: String, reason: String },
+    #[error("tool '{tool}' on server '{server}' did not answer within {}s (read_timeout_seconds)", timeout.as_secs_f64())]
+    Timeout {
+        server: String,
+        tool: String,
+        timeout: Duration,
+    },
+    #[error("calling '{tool}' on server '{server}' failed: {message}")]
+    Call {
+        server: String,
+        tool: String,
+        message: String,
+    },
+}
+
+/// Health of one downstream server, as `get_health` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerHealth {
+    pub status: &'static str,
+    pub transport: &'static str,
+    pub tools: usize,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+    pub reconnects: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone)]
+pub(super) enum State {
+    Connecting,
+    Up(Arc<Connection>),
+    Down(String),
+}
+
+pub(super) struct Connection {
+    pub(super) peer: Peer<RoleClient>,
+    pub(super) tools: Vec<Tool>,
+    pub(super) pid: Option<u32>,
+}
+
+/// One downstream server shared by every agent that lists it.
+pub struct Downstream {
+    pub config: McpServerConfig,
+    pub(super) root: PathBuf,
+    pub(super) timings: Timings,
+    /// A watch channel rather than a lock, so startup and tests can wait for a state change
+    /// instead of polling.
+    pub(super) state: watch::Sender<State>,
+    /// Tells the supervisor the connection looks dead (a failed ping or call).
+    pub(super) reconnect: Notify,
+    pub(super) reconnects: AtomicU64,
+    pub(super) connect_attempts: AtomicU64,
+}
+
+impl Downstream {
+    pub(super) fn new(config: McpServerConfig, root: PathBuf, timings: Timings) -> Downstream {
+        Downstream {
+            config,
+            root,
+            timings,
+            state: watch::Sender::new(State::Connecting),
+            reconnect: Notify::new(),
+            reconnects: AtomicU64::new(0),
+            connect_attempts: AtomicU64::new(0),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The tools of a connected server; `None` while it is down or still connecting.
+    pub async fn tools(&self) -> Option<Vec<Tool>> {
+        match &*self.state.borrow() {
+            State::Up(c) => Some(c.tools.clone()),
+            _ => None,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        tool: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<CallToolResult, DownstreamError> {
+        let conn = self.connection().await?;
+        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let timeout = self.config.read_timeout;
+        // Dropping the call on timeout makes rmcp send notifications/cancelled downstream.
+        match tokio::time::timeout(timeout, conn.peer.call_tool(params)).await {
+            Err(_) => Err(DownstreamError::Timeout {
+                server: self.name().to_string(),
+                tool: tool.to_string(),
+                timeout,
+            }),
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => {
+                if matches!(
+                    e,
+                    rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)
+                ) {
+                    self.mark_down(format!("connection lost: {e}")).await;
+                }
+                Err(DownstreamError::Call {
+                    server: self.name().to_string(),
+                    tool: tool.to_string(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// How many times the supervisor has tried to connect (the first attempt included), so
+    /// the reconnect schedule can be observed.
+    pub fn connect_attempts(&self) -> u64 {
+        self.connect_attempts.load(Ordering::Relaxed)
+    }
+
+    /// Live probe: an MCP ping bounded by [`Timings::probe_timeout`]. A failed ping marks the
+    /// server down and wakes the supervisor to reconnect.
+    pub async fn probe(&self) -> ServerHealth {
+        let timeout = self.timings.probe_timeout;
+        let state = self.state.borrow().clone();
+        let mut health = ServerHealth {
+            status: "error",
+            transport: self.config.transport.kind(),
+            tools: 0,
+            latency_ms: None,
+            error: None,
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            pid: None,
+        };
+        match state {
+            State::Connecting => health.error = Some("connecting".to_string()),
+            State::Down(reason) => health.error = Some(reason),
+            State::Up(conn) => {
+                health.tools = conn.tools.len();
+                health.pid = conn.pid;
+                let started = Instant::now();
+                match ping(&conn.peer, timeout).await {
+                    Ok(()) => {
+                        health.status = "ok";
+                        health.latency_ms =
+                            Some((started.elapsed().as_secs_f64() * 1e5).round() / 100.0);
+                    }
+                    Err(e) => {
+                        let reason = format!("ping failed: {e}");
+                        self.mark_down(reason.clone()).await;
+                        health.error = Some(reason);
+                    }
+                }
+            }
+        }
+        health
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, DownstreamError> {
+        match &*self.state.borrow() {
+            State::Up(c) => Ok(c.clone()),
+            State::Connecting => Err(self.not_connected("still connecting")),
+            State::Down(reason) => Err(self.not_connected(reason)),
+        }
+    }
+
+    fn not_connected(&self, reason: &str) -> DownstreamError {
+        DownstreamError::NotConnected {
+            server: self.name().to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    async fn mark_down(&self, reason: String) {
+        let changed = self.state.send_if_modified(|state| {
+            if matches!(state, State::Up(_)) {
+                *state = State::Down(reason.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if changed {
+            tracing::warn!(server = %self.name(), "{reason}");
+            self.reconnect.notify_one();
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The served side: each agent as a streamable-HTTP MCP server, its health report, and the
+//! registry that lists the fleet for orchestrators.
+
+pub mod agent_server;
+pub mod health;
+pub mod listen;
+pub mod registry;
