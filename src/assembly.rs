@@ -40,7 +40,7 @@ pub fn plan_agent(project: &Project, config: &AgentConfig) -> Result<AgentPlan, 
             .options
             .max_tokens
             .unwrap_or(capabilities.max_output_tokens);
-        crate::llm::bedrock::reasoning::fields(
+        crate::llm::reasoning::fields(
             &config.model.model_id,
             reasoning,
             max_tokens,
