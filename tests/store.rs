@@ -56,7 +56,10 @@ async fn commit_then_reload_after_restart(h: &Harness) {
     let stored = h.open().await.load(AGENT, "c1").await.unwrap().unwrap();
     assert_eq!(texts(&stored.messages), ["hello", "hi", "again", "sure"]);
     assert_eq!(stored.version, 2);
-    assert_eq!(stored.created_at, created, "the start of a conversation stays put");
+    assert_eq!(
+        stored.created_at, created,
+        "the start of a conversation stays put"
+    );
     assert!(stored.updated_at >= created);
 }
 
@@ -163,7 +166,10 @@ async fn concurrent_turns_run_one_at_a_time_in_arrival_order(h: &Harness) {
             let seen = guard.history().len();
             tokio::task::yield_now().await;
             guard
-                .commit(vec![user(&format!("q{i}")), assistant(&format!("a{i} saw {seen}"))])
+                .commit(vec![
+                    user(&format!("q{i}")),
+                    assistant(&format!("a{i} saw {seen}")),
+                ])
                 .await
                 .unwrap();
         }));
@@ -196,7 +202,10 @@ async fn a_call_waiting_too_long_is_told_the_conversation_is_busy(h: &Harness) {
         message.contains("conversation 'slow' of agent 'jarvis' is busy"),
         "{message}"
     );
-    running.commit(vec![user("q"), assistant("a")]).await.unwrap();
+    running
+        .commit(vec![user("q"), assistant("a")])
+        .await
+        .unwrap();
     let next = store
         .begin_turn(AGENT, "slow", Duration::from_millis(100))
         .await
@@ -213,11 +222,18 @@ async fn a_summary_is_stored_with_its_turn_and_kept(h: &Harness) {
         covers: 2,
     };
     guard.set_summary(summary.clone());
-    guard.commit(vec![user("q2"), assistant("a2")]).await.unwrap();
+    guard
+        .commit(vec![user("q2"), assistant("a2")])
+        .await
+        .unwrap();
     one_turn(&store, "long", "q3", "a3").await;
     let stored = h.open().await.load(AGENT, "long").await.unwrap().unwrap();
     assert_eq!(stored.summary, Some(summary));
-    assert_eq!(stored.messages.len(), 6, "the stored history keeps everything");
+    assert_eq!(
+        stored.messages.len(),
+        6,
+        "the stored history keeps everything"
+    );
 }
 
 async fn another_instance_s_writes_are_seen_not_overwritten(h: &Harness) {
@@ -228,7 +244,10 @@ async fn another_instance_s_writes_are_seen_not_overwritten(h: &Harness) {
     // `a` has the conversation cached at version 1; it must notice version 2.
     let guard = a.begin_turn(AGENT, "shared", PATIENT).await.unwrap();
     assert_eq!(texts(guard.history()), ["q1", "a1", "q2", "a2"]);
-    guard.commit(vec![user("q3"), assistant("a3")]).await.unwrap();
+    guard
+        .commit(vec![user("q3"), assistant("a3")])
+        .await
+        .unwrap();
     assert_eq!(stored_texts(&b, "shared").await.len(), 6);
 }
 
@@ -251,7 +270,10 @@ async fn delete_list_and_start_again(h: &Harness) {
     // The same id starts a new conversation with nothing of the old one.
     let guard = store.begin_turn(AGENT, "x", PATIENT).await.unwrap();
     assert!(guard.history().is_empty());
-    guard.commit(vec![user("new"), assistant("start")]).await.unwrap();
+    guard
+        .commit(vec![user("new"), assistant("start")])
+        .await
+        .unwrap();
     assert_eq!(stored_texts(&h.open().await, "x").await, ["new", "start"]);
 }
 
@@ -267,7 +289,10 @@ async fn idle_conversations_expire(h: &Harness) {
     assert_eq!(store.sweep_idle_since(cutoff).await.unwrap(), 1);
     assert!(store.load(AGENT, "old").await.unwrap().is_none());
     let guard = store.begin_turn(AGENT, "old", PATIENT).await.unwrap();
-    assert!(guard.history().is_empty(), "an expired conversation starts afresh");
+    assert!(
+        guard.history().is_empty(),
+        "an expired conversation starts afresh"
+    );
     drop(guard);
 
     // The background sweeper does the same on its own until it is cancelled.
@@ -280,7 +305,10 @@ async fn idle_conversations_expire(h: &Harness) {
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !store.list(Some(AGENT)).await.unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "the sweeper never ran");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweeper never ran"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
@@ -348,3 +376,145 @@ contract_for_every_backend!(
     idle_conversations_expire,
     a_turn_on_a_conversation_deleted_meanwhile,
 );
+
+mod opening {
+    use std::path::Path;
+
+    use pallas::store::{Conversations, ConversationsConfig, StoreKind};
+
+    async fn open_error(config: ConversationsConfig, base: &Path) -> String {
+        Conversations::open(&config, base)
+            .await
+            .err()
+            .expect("the store must not open")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn the_default_file_appears_under_dot_pallas_beside_agents_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Conversations::open(&ConversationsConfig::default(), dir.path())
+            .await
+            .unwrap();
+        assert!(dir.path().join(".pallas/conversations.db").is_file());
+        assert!(store.describe().contains(".pallas/conversations.db"));
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_created_is_named_with_a_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("blocker"), "a file, not a directory").unwrap();
+        let config = ConversationsConfig {
+            path: "blocker/conversations.db".into(),
+            ..ConversationsConfig::default()
+        };
+        let message = open_error(config, dir.path()).await;
+        assert!(
+            message.contains("cannot open the conversation store")
+                && message.contains("blocker/conversations.db")
+                && message.contains("conversations.path"),
+            "{message}"
+        );
+
+        let config = ConversationsConfig {
+            path: ".".into(),
+            ..ConversationsConfig::default()
+        };
+        let message = open_error(config, dir.path()).await;
+        assert!(message.contains("conversations.path"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_postgres_url_that_does_not_connect_is_named_without_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        for url in [
+            // Port 1 on loopback: nothing listens, the connection is refused at once.
+            "postgres://pallas:topsecret@127.0.0.1:1/conversations",
+            "postgres://pallas:topsecret@127.0.0.1:notaport/conversations",
+            "postgres://pallas@127.0.0.1:1/conversations?password=topsecret",
+        ] {
+            let config = ConversationsConfig {
+                store: StoreKind::Postgres,
+                url: Some(url.into()),
+                ..ConversationsConfig::default()
+            };
+            let message = open_error(config, dir.path()).await;
+            assert!(!message.contains("topsecret"), "{message}");
+            assert!(
+                message.contains("cannot open the conversation store postgres://pallas")
+                    && message.contains("127.0.0.1")
+                    && message.contains("conversations.url"),
+                "{message}"
+            );
+        }
+    }
+}
+
+mod caching {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_its_bound() {
+        let harness = Harness::new(Backend::Sqlite).await.unwrap();
+        let store = harness.open_with_cache(3).await;
+        for i in 0..10 {
+            one_turn(&store, &format!("c{i}"), "q", "a").await;
+            assert!(store.cached() <= 3, "{} cached", store.cached());
+        }
+        assert_eq!(store.cached(), 3);
+        // Evicted or not, every conversation continues where it was.
+        for i in 0..10 {
+            let guard = store
+                .begin_turn(AGENT, &format!("c{i}"), PATIENT)
+                .await
+                .unwrap();
+            assert_eq!(texts(guard.history()), ["q", "a"]);
+        }
+    }
+}
+
+mod admin {
+    use super::*;
+    use pallas::store::admin::{self, AdminError};
+
+    #[tokio::test]
+    async fn list_show_and_delete_print_what_a_person_needs() {
+        let harness = Harness::new(Backend::Sqlite).await.unwrap();
+        let store = harness.open().await;
+        one_turn(&store, "t-1", "what is up?", "all good").await;
+        let guard = store.begin_turn("friday", "t-1", PATIENT).await.unwrap();
+        guard.commit(vec![user("other agent")]).await.unwrap();
+        one_turn(&store, "only-jarvis", "q", "a").await;
+
+        let rows = admin::list(&store, Some(AGENT)).await.unwrap();
+        let printed: Vec<String> = rows.iter().map(ToString::to_string).collect();
+        assert_eq!(printed.len(), 2);
+        assert!(printed[0].starts_with("jarvis") && printed[0].contains("only-jarvis"));
+
+        let ambiguous = admin::show(&store, "t-1", None).await.unwrap_err();
+        assert!(matches!(ambiguous, AdminError::Ambiguous { .. }));
+        assert!(ambiguous.to_string().contains("--agent"), "{ambiguous}");
+
+        let shown: Vec<String> = admin::show(&store, "t-1", Some(AGENT))
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(shown[0].contains("conversation 't-1' of agent 'jarvis': 2 messages"));
+        assert_eq!(
+            shown[1..],
+            ["#1 user: what is up?", "#2 assistant: all good"]
+        );
+
+        let said = admin::delete(&store, "only-jarvis", None).await.unwrap();
+        assert_eq!(said, "deleted conversation 'only-jarvis' of agent 'jarvis'");
+        let missing = admin::delete(&store, "only-jarvis", None)
+            .await
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains("conversations list"),
+            "{missing}"
+        );
+    }
+}

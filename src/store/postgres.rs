@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Row, Transaction};
 
 use super::backend::{Commit, ConversationStore, TurnTx};
 use super::error::StoreError;
@@ -59,23 +59,24 @@ impl PostgresStore {
                 "conversations.url must look like postgres://user:password@host:5432/database",
             )
         })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(CONNECT_WAIT)
-            .connect_with(options)
+        // One connection first, without the pool's retries, so a wrong host, password or
+        // database is reported as what it is, at once.
+        let unreachable = "check that the server is running and reachable, and the user, password and database in conversations.url";
+        let mut first = tokio::time::timeout(CONNECT_WAIT, PgConnection::connect_with(&options))
             .await
-            .map_err(|e| {
-                failed(
-                    e.to_string(),
-                    "check that the server is running and reachable, and the user, password and database in conversations.url",
-                )
-            })?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
+            .map_err(|_| failed(format!("no answer within {CONNECT_WAIT:?}"), unreachable))?
+            .map_err(|e| failed(e.to_string(), unreachable))?;
+        MIGRATOR.run(&mut first).await.map_err(|e| {
             failed(
                 format!("its schema cannot be brought up to date: {e}"),
                 "the user needs the right to create tables in that database, or the database belongs to a newer Pallas",
             )
         })?;
+        let _ = first.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(CONNECT_WAIT)
+            .connect_lazy_with(options);
         Ok(PostgresStore { pool, shown })
     }
 

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pallas::llm::conversation::Message;
 use pallas::store::memory::MemoryStore;
@@ -84,11 +84,8 @@ impl Harness {
 /// seeing each other's conversations (sweeps included).
 async fn fresh_schema() -> Option<String> {
     let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED: PostgreSQL store test — set {POSTGRES_URL_VAR} (e.g. \
-             postgres://postgres@127.0.0.1:5432/postgres) to run it; .ci/run starts a server and does ***\n"
-        );
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| say_skipped());
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the PostgreSQL store tests: .ci/run sets {POSTGRES_URL_VAR}"
@@ -105,6 +102,7 @@ async fn fresh_schema() -> Option<String> {
     let pool = sqlx::PgPool::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} does not connect: {e}"));
+    drop_schemas_of_finished_runs(&pool).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&pool)
         .await
@@ -112,6 +110,36 @@ async fn fresh_schema() -> Option<String> {
     pool.close().await;
     let separator = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{separator}options[search_path]={schema}"))
+}
+
+/// Test schemas are named after the test process; those of processes that have ended are
+/// dropped here, so a developer's database does not fill with them (a test cannot do it
+/// itself at its end without blocking the runtime its turns roll back on).
+async fn drop_schemas_of_finished_runs(pool: &sqlx::PgPool) {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'pallas\\_test\\_%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    for schema in schemas {
+        let pid = schema.split('_').nth(2).unwrap_or_default();
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let drop = format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS {schema} CASCADE");
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(pool).await;
+    }
+}
+
+/// Written to the terminal directly: the test harness would swallow `eprintln!` of a test
+/// that passes, and a skip must not pass unnoticed.
+fn say_skipped() {
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n*** SKIPPED: the PostgreSQL store tests — set {POSTGRES_URL_VAR} (e.g. \
+         postgres://postgres@127.0.0.1:5432/postgres) to run them; .ci/run starts a server and does ***\n"
+    );
 }
 
 pub fn user(text: &str) -> Message {
