@@ -334,7 +334,7 @@ async fn a_turn_on_a_conversation_deleted_meanwhile(h: &Harness) {
         assert_eq!(stored_texts(&store, "gone").await.len(), 4);
     } else {
         assert_eq!(swept, 1);
-        let err = result.err().expect("the stale turn is refused");
+        let err = result.expect_err("the stale turn is refused");
         assert!(matches!(err, StoreError::Changed { .. }), "{err}");
         assert!(store.load(AGENT, "gone").await.unwrap().is_none());
     }
@@ -385,8 +385,7 @@ mod opening {
     async fn open_error(config: ConversationsConfig, base: &Path) -> String {
         Conversations::open(&config, base)
             .await
-            .err()
-            .expect("the store must not open")
+            .expect_err("the store must not open")
             .to_string()
     }
 

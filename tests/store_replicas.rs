@@ -146,8 +146,7 @@ async fn a_replica_dying_mid_turn_releases_the_conversation_unchanged() {
     let err = dying
         .commit(vec![user("lost"), assistant("lost")])
         .await
-        .err()
-        .expect("a turn whose connection died is not stored");
+        .expect_err("a turn whose connection died is not stored");
     assert!(!err.is_busy(), "{err}");
     assert_eq!(
         texts(&b.load(AGENT, "crash").await.unwrap().unwrap().messages),

@@ -85,7 +85,7 @@ impl Harness {
 async fn fresh_schema() -> Option<String> {
     let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
         static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| say_skipped());
+        SAID.call_once(say_skipped);
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must run the PostgreSQL store tests: .ci/run sets {POSTGRES_URL_VAR}"
