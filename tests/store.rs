@@ -446,6 +446,15 @@ mod opening {
                 "{message}"
             );
         }
+        let no_url = ConversationsConfig {
+            store: StoreKind::Postgres,
+            ..ConversationsConfig::default()
+        };
+        let message = open_error(no_url, dir.path()).await;
+        assert!(
+            message.contains("conversations.url is not set"),
+            "{message}"
+        );
     }
 }
 

@@ -31,4 +31,6 @@ pub use error::StoreError;
 pub use redact::redact_url;
 pub use sweep::{spawn_sweeper, sweep_interval};
 pub use turn::{Conversations, TurnGuard};
-pub use types::{ConversationInfo, ConversationKey, Stamp, StoredConversation, Summary};
+pub use types::{
+    ConversationInfo, ConversationKey, Stamp, StoredConversation, Summary, check_conversation_id,
+};

@@ -62,10 +62,14 @@ impl Conversations {
                 Arc::new(SqliteStore::open(&config.sqlite_path(base_dir)).await?),
                 config.cache_size,
             ),
-            StoreKind::Postgres => (
-                Arc::new(PostgresStore::open(config.url.as_deref().unwrap_or_default()).await?),
-                config.cache_size,
-            ),
+            StoreKind::Postgres => {
+                let url = config.url.as_deref().ok_or(StoreError::Open {
+                    target: "PostgreSQL".into(),
+                    reason: "conversations.url is not set".into(),
+                    hint: "add url: postgres://user:password@host:5432/database",
+                })?;
+                (Arc::new(PostgresStore::open(url).await?), config.cache_size)
+            }
         };
         Ok(Conversations::new(store, cache_size))
     }

@@ -34,6 +34,20 @@ impl std::fmt::Display for ConversationKey {
     }
 }
 
+/// Conversation ids callers choose: 1–128 characters of `[A-Za-z0-9._:-]`, safe in logs,
+/// URLs and file names alike.
+pub fn check_conversation_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if (1..=128).contains(&id.len()) && id.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(format!(
+            "conversation id '{}' is not valid: use 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            id.chars().take(140).collect::<String>()
+        ))
+    }
+}
+
 /// Which state of a conversation a copy shows. The creation time is part of it so that a
 /// conversation deleted and started again is never mistaken for the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,4 +115,20 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 /// Now, rounded to what the store keeps, so a value read back equals the one written.
 pub(crate) fn now_millis() -> DateTime<Utc> {
     from_millis(Utc::now().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_conversation_id;
+
+    #[test]
+    fn conversation_ids_are_checked() {
+        for good in ["a", "user-42:thread.7_x", &"x".repeat(128)] {
+            assert!(check_conversation_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", "has space", "ünï", "a/b", &"x".repeat(129)] {
+            let err = check_conversation_id(bad).unwrap_err();
+            assert!(err.contains("1 to 128 characters"), "{err}");
+        }
+    }
 }
