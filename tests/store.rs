@@ -526,3 +526,29 @@ mod admin {
         );
     }
 }
+
+mod waiting {
+    use super::*;
+    use pallas::store::config::DEFAULT_BUSY_TIMEOUT;
+
+    /// The configured bound, not a hang: with tokio's clock paused the five-minute default
+    /// elapses at once once nothing else can happen.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_gives_up_after_the_configured_bound() {
+        let harness = Harness::new(Backend::Memory).await.unwrap();
+        let store = harness.open().await;
+        let running = store.begin_turn(AGENT, "c", PATIENT).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let err = store
+            .begin_turn(AGENT, "c", DEFAULT_BUSY_TIMEOUT)
+            .await
+            .err()
+            .expect("busy");
+        assert!(
+            matches!(err, StoreError::Busy { waited, .. } if waited == DEFAULT_BUSY_TIMEOUT),
+            "{err}"
+        );
+        assert_eq!(started.elapsed(), DEFAULT_BUSY_TIMEOUT);
+        drop(running);
+    }
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 
 use super::backend::{Commit, ConversationStore, TurnTx};
@@ -53,6 +55,10 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL survives a crash of the process (what "written before the
+            // answer" guards against) and skips an fsync per turn; only a power loss can take
+            // back the last turns.
+            .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(WRITE_WAIT);
         let pool = SqlitePoolOptions::new()
