@@ -194,8 +194,7 @@ async fn a_call_waiting_too_long_is_told_the_conversation_is_busy(h: &Harness) {
     let err = store
         .begin_turn(AGENT, "slow", Duration::from_millis(100))
         .await
-        .err()
-        .expect("the conversation is busy");
+        .expect_err("the conversation is busy");
     assert!(err.is_busy(), "{err}");
     let message = err.to_string();
     assert!(
@@ -542,8 +541,7 @@ mod waiting {
         let err = store
             .begin_turn(AGENT, "c", DEFAULT_BUSY_TIMEOUT)
             .await
-            .err()
-            .expect("busy");
+            .expect_err("busy");
         assert!(
             matches!(err, StoreError::Busy { waited, .. } if waited == DEFAULT_BUSY_TIMEOUT),
             "{err}"

@@ -101,8 +101,7 @@ async fn a_call_on_another_replica_is_told_the_conversation_is_busy() {
     let err = b
         .begin_turn(AGENT, "long", Duration::from_millis(200))
         .await
-        .err()
-        .expect("busy on the other replica");
+        .expect_err("busy on the other replica");
     assert!(err.is_busy(), "{err}");
     drop(running);
     let guard = b.begin_turn(AGENT, "long", PATIENT).await.unwrap();

@@ -178,6 +178,16 @@ pub struct TurnGuard {
     open: Option<OpenTurn>,
 }
 
+impl std::fmt::Debug for TurnGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnGuard")
+            .field("key", &self.key)
+            .field("messages", &self.history().len())
+            .field("open", &self.open.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 struct OpenTurn {
     tx: Box<dyn TurnTx>,
     /// Held, not read: while it lives no other turn of this process starts here.
