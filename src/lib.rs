@@ -21,3 +21,4 @@ pub mod llm;
 pub mod model;
 pub mod redact;
 pub mod served;
+pub mod store;
