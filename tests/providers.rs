@@ -670,7 +670,9 @@ async fn preflight_anthropic_direct() {
     assert_error(&p, &["cannot connect", "check base_url"]);
 }
 
-#[tokio::test]
+// Paused time: the simulator's 8 s latency and the 5 s probe timeout are tokio timers, so
+// the timeout fires without a real wait.
+#[tokio::test(start_paused = true)]
 async fn preflight_times_out_with_advice() {
     let sim = sim_with_key().await;
     sim.set_latency(std::time::Duration::from_secs(8));
