@@ -53,6 +53,25 @@ pub enum AgentError {
 /// mutex queues concurrent calls in arrival order instead of interleaving their turns.
 pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
 
+/// One completed turn, as the served side stores and reports it.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub answer: String,
+    /// The turn's messages in order: the caller's, tool calls and results, the answer.
+    pub new_messages: Vec<Message>,
+    /// Why the last model call of the turn stopped.
+    pub stop_reason: StopReason,
+    /// This turn's tokens and model/tool calls (the agent's totals keep growing as well).
+    pub usage: UsageTotals,
+}
+
+/// What one turn used, collected as it runs.
+#[derive(Debug, Default)]
+struct TurnStats {
+    usage: UsageTotals,
+    stop_reason: Option<StopReason>,
+}
+
 impl Agent {
     pub fn new(
         config: AgentConfig,
@@ -85,15 +104,39 @@ impl Agent {
         let mut history = conversation.lock().await;
         let mut working = history.clone();
         working.push(message);
-        let answer = self.run_turn(&mut working, events).await?;
+        let answer = self
+            .run_turn(&mut working, events, &mut TurnStats::default())
+            .await?;
         *history = working;
         Ok(answer)
+    }
+
+    /// Runs one user message on top of `history` (a stored conversation) without changing
+    /// it; the caller stores [`TurnOutcome::new_messages`] when it keeps the turn.
+    pub async fn run_on(
+        &self,
+        history: &[Message],
+        message: Message,
+        events: Option<&EventSink>,
+    ) -> Result<TurnOutcome, AgentError> {
+        let mut working = history.to_vec();
+        let start = working.len();
+        working.push(message);
+        let mut stats = TurnStats::default();
+        let answer = self.run_turn(&mut working, events, &mut stats).await?;
+        Ok(TurnOutcome {
+            answer,
+            new_messages: working.split_off(start.min(working.len())),
+            stop_reason: stats.stop_reason.unwrap_or(StopReason::EndTurn),
+            usage: stats.usage,
+        })
     }
 
     async fn run_turn(
         &self,
         history: &mut Vec<Message>,
         events: Option<&EventSink>,
+        turn: &mut TurnStats,
     ) -> Result<String, AgentError> {
         let max = self.config.max_iterations;
         let mut answer = String::new();
@@ -141,6 +184,9 @@ impl Agent {
                 "model call"
             );
             self.add_usage(response.usage, 1, 0);
+            turn.usage.tokens += response.usage;
+            turn.usage.model_calls += 1;
+            turn.stop_reason = Some(response.stop_reason);
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
             let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {
@@ -159,6 +205,7 @@ impl Agent {
                 );
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
+            turn.usage.tool_calls += calls.len() as u64;
             let support = self.media_support();
             let results: Vec<ToolResult> =
                 join_all(calls.iter().map(|call| toolbox.run(call, support))).await;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::agents::{AgentsContext, build_agents};
+use super::conversations::read_conversations;
 use super::diagnostic::{Diagnostic, Severity};
 use super::env::parse_dotenv;
 use super::error::ConfigError;
@@ -102,6 +103,7 @@ pub fn load_project_with_env(
     let host = text(&raw.host).unwrap_or_else(|| DEFAULT_HOST.to_string());
     let bind = read_bind(raw.bind.as_ref(), &loc)?;
     let registry_port = read_registry_port(raw.registry_port.as_ref(), &loc)?;
+    let conversations = read_conversations(raw.conversations.as_ref(), &loc)?;
     let agents = match &raw.agents {
         Some(Value::Mapping(agents)) => agents,
         None | Some(Value::Null) => {
@@ -161,6 +163,7 @@ pub fn load_project_with_env(
             .collect(),
         diagnostics,
         dotenv,
+        conversations,
     })
 }
 

@@ -21,6 +21,7 @@ mod agent_options;
 mod agents;
 mod bedrock_connection;
 mod bedrock_options;
+mod conversations;
 mod diagnostic;
 mod env;
 mod error;

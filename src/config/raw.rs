@@ -21,6 +21,8 @@ pub struct RawProject {
     pub bind: Option<Value>,
     pub registry_port: Option<Lenient<u16>>,
     pub agents: Option<Value>,
+    /// Where conversations are stored (read by `conversations.rs`).
+    pub conversations: Option<Value>,
 }
 
 /// Agent keys fast-agent reads (AgentCard fields) that Pallas does not: accepted silently.

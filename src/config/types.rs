@@ -35,6 +35,8 @@ pub struct Project {
     /// Variables from `.env` that the process environment does not already set. The CLI
     /// exports them before starting the runtime, so the AWS SDK sees them too.
     pub dotenv: BTreeMap<String, String>,
+    /// The `conversations:` section: which store keeps conversations, and for how long.
+    pub conversations: crate::store::ConversationsConfig,
 }
 
 /// One invalid agent entry, with a message naming file, line, field and fix.
