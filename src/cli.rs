@@ -1,4 +1,4 @@
-//! `pallas serve | check | models | simulate`.
+//! `pallas serve | check | models | conversations | simulate`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,6 +57,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List, show or delete stored conversations (the store `conversations:` names).
+    Conversations {
+        #[arg(long, default_value = "agents.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: crate::conversations_cli::ConversationsCommand,
+    },
     /// Run the Bedrock simulator on its own.
     Simulate {
         #[arg(long, default_value_t = 0)]
@@ -67,7 +74,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let project = match &cli.command {
-        Command::Serve { config, .. } | Command::Check { config } => match load(config) {
+        Command::Serve { config, .. }
+        | Command::Check { config }
+        | Command::Conversations { config, .. } => match load(config) {
             Ok(p) => Some(p),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -109,6 +118,9 @@ pub fn main() -> ExitCode {
         match (cli.command, project) {
             (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
             (Command::Check { .. }, Some(project)) => crate::check::run(&project).await,
+            (Command::Conversations { command, .. }, Some(project)) => {
+                crate::conversations_cli::run(&project, command).await
+            }
             (
                 Command::Models {
                     region,
