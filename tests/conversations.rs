@@ -74,8 +74,15 @@ async fn call_raw(
 async fn turn(client: &Stateless, tool: &str, args: Value) -> Value {
     let result = call_raw(client, tool, args).await.expect("tool call");
     assert!(!result.is_error.unwrap_or(false), "{}", text(&result));
-    let structured = result.structured_content.clone().expect("structuredContent");
-    assert_eq!(structured["answer"], json!(text(&result)), "text is the answer");
+    let structured = result
+        .structured_content
+        .clone()
+        .expect("structuredContent");
+    assert_eq!(
+        structured["answer"],
+        json!(text(&result)),
+        "text is the answer"
+    );
     structured
 }
 
@@ -118,7 +125,10 @@ async fn a_stateless_client_continues_a_conversation_by_id_and_the_model_sees_it
     assert_eq!(first["stop_reason"], json!("end_turn"));
     assert_eq!(first["usage"]["model_calls"], json!(1));
     assert_eq!(first["usage"]["tool_calls"], json!(0));
-    assert!(first["usage"]["input_tokens"].as_u64().unwrap() > 0, "{first}");
+    assert!(
+        first["usage"]["input_tokens"].as_u64().unwrap() > 0,
+        "{first}"
+    );
 
     // Without the id a stateless client starts over every time (there is no session).
     let other = turn(&client, "jarvis", json!({"message": "who am I?"})).await;
@@ -198,7 +208,14 @@ async fn the_tool_declares_its_output_and_scopes_decide_without_an_id() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("pass the 'conversation' argument"), "{err}");
-    assert!(run.fleet.conversations.list(Some("oneshot")).await.unwrap().is_empty());
+    assert!(
+        run.fleet
+            .conversations
+            .list(Some("oneshot"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     for client in [c, d, e] {
         client.cancel().await.unwrap();
@@ -211,11 +228,20 @@ async fn the_tool_declares_its_output_and_scopes_decide_without_an_id() {
 async fn bad_ids_are_refused_with_what_an_id_may_be() {
     let run = start(AGENTS, CONFIG).await;
     let client = stateless(&run.url("jarvis")).await;
-    for bad in [json!("has space"), json!(""), json!("x".repeat(129)), json!(42)] {
-        let err = call_raw(&client, "jarvis", json!({"message": "hi", "conversation": bad}))
-            .await
-            .expect_err("invalid params")
-            .to_string();
+    for bad in [
+        json!("has space"),
+        json!(""),
+        json!("x".repeat(129)),
+        json!(42),
+    ] {
+        let err = call_raw(
+            &client,
+            "jarvis",
+            json!({"message": "hi", "conversation": bad}),
+        )
+        .await
+        .expect_err("invalid params")
+        .to_string();
         assert!(
             err.contains("'conversation'") && err.contains("1 to 128 characters"),
             "{err}"
@@ -262,7 +288,9 @@ async fn a_cancelled_turn_leaves_the_conversation_unchanged() {
         .collect();
     assert_eq!(texts, ["kept", "Simulated reply to: kept", "after"]);
     assert_eq!(
-        history(&*client, "jarvis_history", Some("cancel-me")).await.len(),
+        history(&*client, "jarvis_history", Some("cancel-me"))
+            .await
+            .len(),
         4
     );
     run.fleet.shutdown().await;
@@ -272,7 +300,12 @@ async fn a_cancelled_turn_leaves_the_conversation_unchanged() {
 async fn ending_a_conversation_deletes_it() {
     let run = start(AGENTS, CONFIG).await;
     let client = stateless(&run.url("jarvis")).await;
-    turn(&client, "jarvis", json!({"message": "hi", "conversation": "bye"})).await;
+    turn(
+        &client,
+        "jarvis",
+        json!({"message": "hi", "conversation": "bye"}),
+    )
+    .await;
     let ended = turn(
         &client,
         "jarvis",
@@ -280,8 +313,15 @@ async fn ending_a_conversation_deletes_it() {
     )
     .await;
     assert_eq!(ended["stop_reason"], json!("conversation_ended"));
-    assert!(ended["answer"].as_str().unwrap().contains("ended"), "{ended}");
-    assert!(history(&client, "jarvis_history", Some("bye")).await.is_empty());
+    assert!(
+        ended["answer"].as_str().unwrap().contains("ended"),
+        "{ended}"
+    );
+    assert!(
+        history(&client, "jarvis_history", Some("bye"))
+            .await
+            .is_empty()
+    );
     let again = turn(
         &client,
         "jarvis",
@@ -289,7 +329,10 @@ async fn ending_a_conversation_deletes_it() {
     )
     .await;
     assert!(
-        again["answer"].as_str().unwrap().contains("no stored conversation"),
+        again["answer"]
+            .as_str()
+            .unwrap()
+            .contains("no stored conversation"),
         "{again}"
     );
     client.cancel().await.unwrap();
@@ -305,14 +348,23 @@ async fn idle_conversations_expire_after_the_ttl() {
         "the default SQLite file is beside agents.yaml"
     );
     let client = stateless(&run.url("jarvis")).await;
-    turn(&client, "jarvis", json!({"message": "soon gone", "conversation": "t"})).await;
+    turn(
+        &client,
+        "jarvis",
+        json!({"message": "soon gone", "conversation": "t"}),
+    )
+    .await;
     assert_eq!(run.fleet.conversations.list(None).await.unwrap().len(), 1);
     // The sweeper runs every second for a 1 s ttl.
     eventually("the idle conversation is swept", || async {
         run.fleet.conversations.list(None).await.unwrap().is_empty()
     })
     .await;
-    assert!(history(&client, "jarvis_history", Some("t")).await.is_empty());
+    assert!(
+        history(&client, "jarvis_history", Some("t"))
+            .await
+            .is_empty()
+    );
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }

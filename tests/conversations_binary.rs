@@ -125,7 +125,12 @@ impl Project {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| m["content"][0]["text"].as_str().unwrap_or_default().to_string())
+            .map(|m| {
+                m["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect()
     }
 }
@@ -228,10 +233,16 @@ async fn a_conversation_continues_after_a_restart_and_the_cli_manages_it() {
     let (ok, out, err) = project.conversations(&["show", "support-1"]);
     assert!(ok, "{err}");
     assert!(out.contains("#1 user: my order is 1234"), "{out}");
-    assert!(out.contains("#4 assistant: Simulated reply to: which order was it?"), "{out}");
+    assert!(
+        out.contains("#4 assistant: Simulated reply to: which order was it?"),
+        "{out}"
+    );
 
     let (ok, out, err) = project.conversations(&["delete", "support-1"]);
-    assert!(ok && out.contains("deleted conversation 'support-1'"), "{out}{err}");
+    assert!(
+        ok && out.contains("deleted conversation 'support-1'"),
+        "{out}{err}"
+    );
     let (ok, _, err) = project.conversations(&["show", "support-1"]);
     assert!(!ok && err.contains("no conversation 'support-1'"), "{err}");
 }
@@ -250,7 +261,12 @@ async fn a_store_that_cannot_be_opened_stops_the_start_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(
         err.contains("cannot open the conversation store")
-            && err.contains(&Path::new("blocker").join("conversations.db").display().to_string()),
+            && err.contains(
+                &Path::new("blocker")
+                    .join("conversations.db")
+                    .display()
+                    .to_string()
+            ),
         "{err}"
     );
 
@@ -325,7 +341,11 @@ async fn two_replicas_on_one_postgres_serve_one_conversation() {
     assert_eq!(concurrent.len(), 16, "{texts:?}");
     for pair in concurrent.chunks(2) {
         assert!(pair[0].starts_with("concurrent "), "{texts:?}");
-        assert_eq!(pair[1], format!("Simulated reply to: {}", pair[0]), "interleaved: {texts:?}");
+        assert_eq!(
+            pair[1],
+            format!("Simulated reply to: {}", pair[0]),
+            "interleaved: {texts:?}"
+        );
     }
     let mut asked: Vec<&String> = concurrent.iter().step_by(2).collect();
     asked.sort();

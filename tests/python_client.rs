@@ -24,7 +24,9 @@ agents:
 const CONFIG: &str = "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\n";
 
 fn python() -> Option<String> {
-    let python = std::env::var("PALLAS_TEST_PYTHON").ok().filter(|p| !p.is_empty());
+    let python = std::env::var("PALLAS_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty());
     if python.is_none() {
         eprintln!(
             "SKIPPED python_client: set PALLAS_TEST_PYTHON to a python with mcp==2.3.0 \
@@ -90,7 +92,11 @@ async fn the_python_sdk_in_auto_mode_keeps_history_through_conversation_ids() {
     let results = report["results"].as_array().unwrap();
     for call in &results[..2] {
         assert_eq!(call["is_error"], json!(false), "{report}");
-        assert_eq!(call["structured"]["conversation"], json!("py-user-1"), "{report}");
+        assert_eq!(
+            call["structured"]["conversation"],
+            json!("py-user-1"),
+            "{report}"
+        );
         assert_eq!(call["structured"]["answer"], call["text"], "{report}");
     }
     assert_eq!(
@@ -103,7 +109,9 @@ async fn the_python_sdk_in_auto_mode_keeps_history_through_conversation_ids() {
         ]
     );
     // Without an id the answer names the new conversation, so the caller can continue it.
-    let new_id = results[3]["structured"]["conversation"].as_str().unwrap_or_default();
+    let new_id = results[3]["structured"]["conversation"]
+        .as_str()
+        .unwrap_or_default();
     assert!(new_id.starts_with("session-"), "{report}");
     let refused = results[4].to_string();
     assert!(refused.contains("1 to 128 characters"), "{report}");

@@ -33,3 +33,48 @@ pub fn read_conversations(
         )))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::load_project_with_env;
+    use crate::store::StoreKind;
+
+    fn load(dir: &Path, conversations: &str) -> Result<crate::config::Project, String> {
+        std::fs::write(
+            dir.join("agents.yaml"),
+            format!("registry_port: 0\n{conversations}agents:\n  a: {{port: 0}}\n"),
+        )
+        .unwrap();
+        let env = |name: &str| (name == "DB_URL").then(|| "postgres://u:pw@db/x".to_string());
+        load_project_with_env(&dir.join("agents.yaml"), &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_section_is_read_with_env_substitution_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let default = load(dir.path(), "").unwrap().conversations;
+        assert_eq!(default.store, StoreKind::Sqlite);
+        let pg = load(
+            dir.path(),
+            "conversations:\n  store: postgres\n  url: \"${DB_URL}\"\n  ttl: 2h\n",
+        )
+        .unwrap()
+        .conversations;
+        assert_eq!(pg.url.as_deref(), Some("postgres://u:pw@db/x"));
+        assert_eq!(pg.ttl, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn a_mistake_names_the_file_the_line_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path(), "conversations:\n  store: postgres\n").unwrap_err();
+        assert!(
+            err.contains("agents.yaml:2") && err.contains("conversations.url is missing"),
+            "{err}"
+        );
+        assert!(err.contains("docs/conversations.md"), "{err}");
+    }
+}
