@@ -368,3 +368,41 @@ async fn idle_conversations_expire_after_the_ttl() {
     client.cancel().await.unwrap();
     run.fleet.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_too_long_for_a_busy_conversation_is_told_so() {
+    let agents = AGENTS.replace("  store: memory\n", "  store: memory\n  busy_timeout: 1s\n");
+    let run = start(&agents, CONFIG).await;
+    let (first, second) = (
+        stateless(&run.url("jarvis")).await,
+        stateless(&run.url("jarvis")).await,
+    );
+    run.sim.set_latency(Duration::from_secs(4));
+    let args = |m: &str| json!({"message": m, "conversation": "busy"});
+    let slow = call_raw(&first, "jarvis", args("slow"));
+    let waiting = async {
+        eventually("the first turn reached the model", || async {
+            !run.converse_requests().is_empty()
+        })
+        .await;
+        call_raw(&second, "jarvis", args("impatient")).await
+    };
+    let (slow, waiting) = tokio::join!(slow, waiting);
+    assert!(!slow.unwrap().is_error.unwrap_or(false));
+    let waiting = waiting.expect("an error result, not a protocol error");
+    assert_eq!(waiting.is_error, Some(true));
+    let message = text(&waiting);
+    assert!(
+        message.contains("conversation 'busy' of agent 'jarvis' is busy")
+            && message.contains("retry"),
+        "{message}"
+    );
+    assert_eq!(
+        run.converse_requests().len(),
+        1,
+        "the waiting call never ran"
+    );
+    first.cancel().await.unwrap();
+    second.cancel().await.unwrap();
+    run.fleet.shutdown().await;
+}
