@@ -151,12 +151,10 @@ async fn receive(state: &SimState, request: Request, operation: &str) -> Incomin
                 .map(super::server::percent_decode)
         })
         .unwrap_or_default();
-    state.record(RecordedRequest::new(
-        &parts,
-        operation,
-        model_id,
-        body.clone(),
-    ));
+    state.record(
+        RecordedRequest::new(&parts, operation, model_id, body.clone()),
+        bytes.len(),
+    );
     tracing::debug!(path = %parts.uri.path(), operation, "simulator request");
     Incoming {
         headers: parts.headers,

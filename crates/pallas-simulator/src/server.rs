@@ -23,13 +23,46 @@ use super::{
 /// Largest request body accepted (Bedrock allows several large attachments).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Requests kept for inspection. The log is for tests; a long-running simulator (the quick
-/// start, benchmarks) must not grow without bound, so only the newest are kept.
+/// start, benchmarks) must not grow without bound, so only the newest are kept: at most this
+/// many, and at most [`RECORDED_BYTES_LIMIT`] bytes of bodies (a long shared conversation
+/// sends its whole history with every call; the newest request is always kept).
 pub(crate) const RECORDED_REQUESTS_LIMIT: usize = 256;
+pub(crate) const RECORDED_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The bounded request log: requests with their body sizes, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    entries: VecDeque<(RecordedRequest, usize)>,
+    bytes: usize,
+}
+
+impl RequestLog {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &RecordedRequest> {
+        self.entries.iter().map(|(r, _)| r)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, request: RecordedRequest, body_bytes: usize) {
+        self.entries.push_back((request, body_bytes));
+        self.bytes += body_bytes;
+        while self.entries.len() > RECORDED_REQUESTS_LIMIT
+            || (self.bytes > RECORDED_BYTES_LIMIT && self.entries.len() > 1)
+        {
+            if let Some((_, n)) = self.entries.pop_front() {
+                self.bytes -= n;
+            }
+        }
+    }
+}
 
 /// State shared by the handle and the server task.
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
-    pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub requests: Mutex<RequestLog>,
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
     pub latency: Mutex<Duration>,
@@ -51,13 +84,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
-    /// Adds a request to the bounded log.
-    pub(crate) fn record(&self, request: RecordedRequest) {
-        let mut log = lock(&self.requests);
-        if log.len() == RECORDED_REQUESTS_LIMIT {
-            log.pop_front();
-        }
-        log.push_back(request);
+    /// Adds a request (whose body was `body_bytes` long on the wire) to the bounded log.
+    pub(crate) fn record(&self, request: RecordedRequest, body_bytes: usize) {
+        lock(&self.requests).push(request, body_bytes);
     }
 
     fn next_tool_id(&self) -> String {
@@ -149,7 +178,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         .unwrap_or_default();
     let recorded = RecordedRequest::new(&parts, operation, model_id, body);
     tracing::debug!(method = %recorded.method, path = %recorded.path, operation = %recorded.operation, "bedrock simulator request");
-    state.record(recorded.clone());
+    state.record(recorded.clone(), bytes.len());
 
     let request_id = state.next_request_id();
     let result = match route {
@@ -358,6 +387,28 @@ mod tests {
         assert_eq!(paths.len(), RECORDED_REQUESTS_LIMIT);
         assert_eq!(paths.first().unwrap(), "/probe/5");
         assert_eq!(paths.last().unwrap(), &format!("/probe/{}", total - 1));
+        sim.shutdown();
+    }
+
+    #[tokio::test]
+    async fn the_request_log_keeps_a_bounded_number_of_bytes() {
+        let sim = crate::Simulator::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = sim.endpoint_url();
+        let http = reqwest::Client::new();
+        // 12 bodies of 3 MiB: 36 MiB sent, only the newest that fit in the budget are kept.
+        let body = format!("\"{}\"", "x".repeat(3 * 1024 * 1024));
+        for i in 0..12 {
+            http.post(format!("{url}/probe/{i}"))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+        let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), RECORDED_BYTES_LIMIT / body.len());
+        assert_eq!(paths.last().unwrap(), "/probe/11");
         sim.shutdown();
     }
 }
