@@ -249,12 +249,8 @@ pub(crate) async fn run_model(
     state: &SimState,
     converse_body: &Value,
 ) -> Result<Answer, (StatusCode, String)> {
-    let latency = *lock(&state.latency);
-    if !latency.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(latency) => {}
-            _ = state.shutdown.cancelled() => return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down".into())),
-        }
+    if !state.wait_for_first_token().await {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()));
     }
     if let Some(injected) = lock(&state.errors).pop_front() {
         let e = ApiError::from(injected);
@@ -353,7 +349,7 @@ async fn get_model(State(state): State<Arc<SimState>>, request: Request) -> Resp
 
 /// The configured latency, for the catalogue routes (so probes can be made to time out).
 async fn delay(state: &SimState) {
-    let latency = *lock(&state.latency);
+    let latency = lock(&state.latency).first_token;
     if !latency.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(latency) => {}

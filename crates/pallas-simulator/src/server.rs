@@ -65,7 +65,9 @@ pub(crate) struct SimState {
     pub requests: Mutex<RequestLog>,
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
-    pub latency: Mutex<Duration>,
+    pub latency: Mutex<super::timing::LatencyProfile>,
+    /// Numbers calls for the latency profile's jitter.
+    pub calls: super::timing::CallCounter,
     /// Mantle, Anthropic and OpenAI surfaces (`http_apis`).
     pub http: super::http_apis::HttpApiState,
     /// Pauses and mid-stream exceptions for the next ConverseStream calls, FIFO.
@@ -84,6 +86,19 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
+    /// Waits the latency profile's time to first token; `false` when the simulator shut down
+    /// meanwhile.
+    pub(crate) async fn wait_for_first_token(&self) -> bool {
+        let delay = lock(&self.latency).first_token_delay(self.calls.next());
+        if delay.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+
     /// Adds a request (whose body was `body_bytes` long on the wire) to the bounded log.
     pub(crate) fn record(&self, request: RecordedRequest, body_bytes: usize) {
         lock(&self.requests).push(request, body_bytes);
@@ -268,12 +283,8 @@ pub(crate) async fn model_turn(
     model_id: &str,
     body: &Value,
 ) -> Result<Result<TurnOutcome, Value>, ApiError> {
-    let latency = *lock(&state.latency);
-    if !latency.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(latency) => {}
-            _ = state.shutdown.cancelled() => return Err(InjectedError::ServiceUnavailable.into()),
-        }
+    if !state.wait_for_first_token().await {
+        return Err(InjectedError::ServiceUnavailable.into());
     }
     if let Some(error) = lock(&state.errors).pop_front() {
         return Err(error.into());
@@ -318,6 +329,19 @@ async fn converse(
         Ok(turn) => turn,
         Err(raw) => return Ok(raw),
     };
+    let profile = *lock(&state.latency);
+    let generation: Duration = turn
+        .content
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .map(|t| profile.generation_time(t))
+        .sum();
+    if !generation.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(generation) => {}
+            _ = state.shutdown.cancelled() => return Err(InjectedError::ServiceUnavailable.into()),
+        }
+    }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut response =
         converse_response::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
