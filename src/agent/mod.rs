@@ -1,6 +1,7 @@
 //! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
 //! results back, until it ends its turn or `max_iterations` is reached.
 
+mod context;
 mod history;
 pub mod media;
 mod summary;
@@ -11,20 +12,19 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 
-use crate::config::{AgentConfig, AgentOptions, HistoryStrategy};
+use crate::config::{AgentConfig, AgentOptions};
 use crate::downstream::Downstream;
 use crate::llm::conversation::{
     ContentBlock, GenerationOptions, Message, Request, Role, StopReason, ToolChoice, ToolResult,
-    ToolSpec, Usage,
+    Usage,
 };
 use crate::llm::events::emit;
 pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
 use crate::model::ModelCapabilities;
-use crate::store::Summary;
 pub use history::History;
 use tools::Toolbox;
-use window::{Calibration, Plan, PlanInput, Sizes};
+use window::Calibration;
 
 /// One agent: its model, its downstream servers and its running usage totals.
 pub struct Agent {
@@ -213,134 +213,12 @@ impl Agent {
         media::MediaSupport::new(&self.capabilities, self.llm.limits())
     }
 
-    /// The messages of the next call: the newest whole turns that fit the context window
-    /// (see `window.rs`), after a summary of the others with `history: summarize`.
-    async fn window(&self, history: &mut History, tools: &[ToolSpec], max_tokens: u32) -> Window {
-        let budget = window::input_budget(self.capabilities.context_window, max_tokens);
-        let fixed_raw = window::fixed_tokens(&self.config.instruction, tools);
-        let sizes = Sizes::estimate(fixed_raw, &history.messages, history.calibration);
-        let starts = window::turn_starts(&history.messages);
-        let strategy = self.config.history.strategy;
-        let target = summary::target_tokens(budget);
-        let mut input = PlanInput {
-            sizes: &sizes,
-            turn_starts: &starts,
-            budget,
-            strategy,
-            summary: history.summary.as_ref(),
-            summary_tokens: history
-                .summary
-                .as_ref()
-                .map_or(0, |s| window::summary_tokens(&s.text)),
-            summary_reserve: target + target / 2,
-        };
-        let mut plan = window::plan(&input);
-        if let Plan::Summarize { from, to } = plan {
-            match self.summarize(history, from, to, max_tokens, target).await {
-                Ok(summary) => {
-                    history.summary = Some(summary);
-                    plan = Plan::Send {
-                        start: to,
-                        with_summary: true,
-                        fits: true,
-                    };
-                }
-                Err(error) => {
-                    tracing::warn!(agent = %self.config.name, %error, "could not summarize the turns left out of the context window; they are left out without a summary");
-                    input.strategy = HistoryStrategy::Truncate;
-                    plan = window::plan(&input);
-                }
-            }
-        }
-        let Plan::Send {
-            start,
-            with_summary,
-            fits,
-        } = plan
-        else {
-            unreachable!("a summary was computed or truncation chosen")
-        };
-        let summary = with_summary
-            .then(|| history.summary.as_ref().map(|s| s.text.as_str()))
-            .flatten();
-        let messages = window::assemble(&history.messages, start, summary);
-        let raw_tokens = fixed_raw
-            + history.messages[start..]
-                .iter()
-                .map(window::message_tokens)
-                .sum::<u64>()
-            + summary.map_or(0, window::summary_tokens);
-        if start > 0 {
-            self.usage.lock().expect("usage lock").history_trimmed += 1;
-            tracing::debug!(
-                agent = %self.config.name,
-                turns_left_out = window::turns_before(&starts, start),
-                messages_left_out = start,
-                summary = summary.is_some(),
-                budget,
-                "history left out of the context window"
-            );
-        }
-        if !fits {
-            tracing::warn!(
-                agent = %self.config.name,
-                budget,
-                context_window = self.capabilities.context_window,
-                "the current turn alone is larger than the context window allows; it is sent whole and the model may reject it"
-            );
-        }
-        Window {
-            messages,
-            raw_tokens,
-        }
-    }
-
-    /// A summary of `messages[..to]`: the stored one (covering `messages[..from]`) extended
-    /// with `messages[from..to]`.
-    async fn summarize(
-        &self,
-        history: &History,
-        from: usize,
-        to: usize,
-        max_tokens: u32,
-        target_tokens: u64,
-    ) -> Result<Summary, LlmError> {
-        let previous = history
-            .summary
-            .as_ref()
-            .filter(|s| from > 0 && s.covers == from)
-            .map(|s| s.text.as_str());
-        let limits = summary::Limits {
-            context_window: self.capabilities.context_window,
-            max_tokens,
-            target_tokens,
-        };
-        let text = summary::condense(
-            self.llm.as_ref(),
-            limits,
-            previous,
-            &history.messages[from..to],
-            &mut |usage| self.add_usage(usage, 1, 0),
-        )
-        .await?;
-        self.usage.lock().expect("usage lock").history_summarized += 1;
-        tracing::debug!(agent = %self.config.name, covers = to, chars = text.len(), "summarized the turns left out of the context window");
-        Ok(Summary { text, covers: to })
-    }
-
     fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {
         let mut u = self.usage.lock().expect("usage lock");
         u.tokens += tokens;
         u.model_calls += model_calls;
         u.tool_calls += tool_calls;
     }
-}
-
-/// What one model call is sent of the history.
-struct Window {
-    messages: Vec<Message>,
-    /// The uncalibrated estimate of the whole request, to compare with the reported usage.
-    raw_tokens: u64,
 }
 
 /// The request options for one model call of a turn. A forced `tool_choice` (any or one
