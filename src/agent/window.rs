@@ -178,7 +178,8 @@ impl Sizes {
         }
     }
 
-    fn from(&self, start: usize) -> u64 {
+    /// The estimate of a call sending `messages[start..]` (without a summary).
+    fn sent_from(&self, start: usize) -> u64 {
         self.fixed + self.messages[start..].iter().sum::<u64>()
     }
 }
@@ -226,11 +227,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .filter(|s| *s <= current)
         .collect();
     starts.dedup();
-    if sizes.messages.is_empty() || sizes.from(0) <= input.budget {
+    if sizes.messages.is_empty() || sizes.sent_from(0) <= input.budget {
         return Plan::Send {
             start: 0,
             with_summary: false,
-            fits: sizes.from(0) <= input.budget,
+            fits: sizes.sent_from(0) <= input.budget,
         };
     }
     let first_fitting = |extra: u64, budget: u64, after: usize| {
@@ -238,7 +239,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             .iter()
             .copied()
             .filter(|s| *s > after)
-            .find(|s| sizes.from(*s) + extra <= budget)
+            .find(|s| sizes.sent_from(*s) + extra <= budget)
     };
     match input.strategy {
         HistoryStrategy::Truncate => match first_fitting(0, input.budget, 0) {
@@ -260,7 +261,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 .map(|s| s.covers)
                 .filter(|c| *c > 0 && *c <= current && starts.contains(c));
             if let Some(c) = covers
-                && sizes.from(c) + input.summary_tokens <= input.budget
+                && sizes.sent_from(c) + input.summary_tokens <= input.budget
             {
                 return Plan::Send {
                     start: c,
@@ -384,7 +385,7 @@ mod tests {
     }
 
     fn sent_tokens(sizes: &Sizes, start: usize) -> u64 {
-        sizes.from(start)
+        sizes.sent_from(start)
     }
 
     #[test]
