@@ -1,9 +1,12 @@
 //! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
 //! results back, until it ends its turn or `max_iterations` is reached.
 
+mod context;
 mod history;
 pub mod media;
+mod summary;
 pub mod tools;
+pub mod window;
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +22,9 @@ use crate::llm::events::emit;
 pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
 use crate::model::ModelCapabilities;
+pub use history::History;
 use tools::Toolbox;
+use window::Calibration;
 
 /// One agent: its model, its downstream servers and its running usage totals.
 pub struct Agent {
@@ -36,6 +41,10 @@ pub struct UsageTotals {
     pub tool_calls: u64,
     #[serde(flatten)]
     pub tokens: Usage,
+    /// Model calls sent with the oldest turns of the conversation left out (context window).
+    pub history_trimmed: u64,
+    /// Summaries of left-out turns computed (`history: {strategy: summarize}`).
+    pub history_summarized: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +60,7 @@ pub enum AgentError {
 
 /// The shared conversation for one scope (a session, everyone, or one request). The async
 /// mutex queues concurrent calls in arrival order instead of interleaving their turns.
-pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
+pub type Conversation = Arc<tokio::sync::Mutex<History>>;
 
 impl Agent {
     pub fn new(
@@ -84,22 +93,41 @@ impl Agent {
     ) -> Result<String, AgentError> {
         let mut history = conversation.lock().await;
         let mut working = history.clone();
-        working.push(message);
-        let answer = self.run_turn(&mut working, events).await?;
+        let answer = self.run(&mut working, message, events).await?;
         *history = working;
         Ok(answer)
     }
 
+    /// Runs one user message to a final answer on `history`, appending the turn's messages
+    /// (and replacing its summary when a new one was computed). On an error `history` may hold
+    /// part of the turn: callers that keep it pass a copy (as [`Agent::send`] does) or persist
+    /// only after success.
+    pub async fn run(
+        &self,
+        history: &mut History,
+        message: Message,
+        events: Option<&EventSink>,
+    ) -> Result<String, AgentError> {
+        history.messages.push(message);
+        self.run_turn(history, events).await
+    }
+
     async fn run_turn(
         &self,
-        history: &mut Vec<Message>,
+        history: &mut History,
         events: Option<&EventSink>,
     ) -> Result<String, AgentError> {
         let max = self.config.max_iterations;
         let mut answer = String::new();
         for iteration in 1..=max {
             let toolbox = Toolbox::collect(&self.servers).await;
-            history::repair(history);
+            history::repair(&mut history.messages);
+            let max_tokens = self
+                .config
+                .options
+                .max_tokens
+                .unwrap_or(self.capabilities.max_output_tokens);
+            let window = self.window(history, &toolbox.specs, max_tokens).await;
             emit(
                 events,
                 AgentEvent::ModelCall {
@@ -110,13 +138,9 @@ impl Agent {
             );
             let request = Request {
                 system: self.config.instruction.clone(),
-                messages: history.clone(),
+                messages: window.messages,
                 tools: toolbox.specs.clone(),
-                max_tokens: self
-                    .config
-                    .options
-                    .max_tokens
-                    .unwrap_or(self.capabilities.max_output_tokens),
+                max_tokens,
                 options: generation_options(&self.config.options, iteration),
             };
             let started = std::time::Instant::now();
@@ -146,7 +170,11 @@ impl Agent {
             if !text.trim().is_empty() {
                 answer = text;
             }
-            history.push(response.message);
+            let estimated = window.raw_tokens + window::message_tokens(&response.message);
+            history.messages.push(response.message);
+            history.calibration =
+                Calibration::measure(&response.usage, estimated, history.messages.len())
+                    .or(history.calibration);
             if calls.is_empty() {
                 return Ok(finish(answer, response.stop_reason));
             }
@@ -165,7 +193,7 @@ impl Agent {
             for r in results.iter().filter(|r| r.is_error) {
                 tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
             }
-            history.push(Message {
+            history.messages.push(Message {
                 role: Role::User,
                 content: results.into_iter().map(ContentBlock::ToolResult).collect(),
             });

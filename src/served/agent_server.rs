@@ -322,7 +322,7 @@ impl ServerHandler for AgentServer {
                 None,
             ));
         }
-        let history = self.conversation().lock().await.clone();
+        let history = self.conversation().lock().await.messages.clone();
         let messages = history.iter().filter_map(prompt_message).collect();
         Ok(GetPromptResult::new(messages).into())
     }
