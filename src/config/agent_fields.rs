@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml::Value;
 
+use super::agent_history::{self, HistoryOptions};
 use super::agent_options::{self, AgentOptions};
 use super::agents::{AgentsContext, DEFAULT_INSTRUCTION, DEFAULT_TOOL_NAME, RESERVED_TOOL_NAME};
 use super::diagnostic::Diagnostic;
@@ -77,6 +78,7 @@ impl AgentBuilder<'_, '_> {
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
         let options = self.options();
+        let history = self.history();
 
         let config = (|| {
             Some(AgentConfig {
@@ -93,6 +95,7 @@ impl AgentBuilder<'_, '_> {
                 tool_name: tool_name?,
                 instance_scope: instance_scope?,
                 options,
+                history: history?,
             })
         })();
         Built { config, port }
@@ -339,6 +342,20 @@ impl AgentBuilder<'_, '_> {
             self.problem(&field, &problem, &fix);
         }
         options
+    }
+
+    fn history(&mut self) -> Option<HistoryOptions> {
+        let Some(value) = &self.raw.history else {
+            return Some(HistoryOptions::default());
+        };
+        let path = self.path("history");
+        match agent_history::read(value, self.loc, &path, self.warnings) {
+            Ok(history) => Some(history),
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
     }
 
     fn instance_scope(&mut self) -> Option<InstanceScope> {

@@ -84,6 +84,8 @@ pub struct AgentConfig {
     pub instance_scope: InstanceScope,
     /// Request parameters (`tool_choice`, `temperature`, `streaming`, …).
     pub options: super::agent_options::AgentOptions,
+    /// What happens to turns that no longer fit the context window (`history:`).
+    pub history: super::agent_history::HistoryOptions,
     /// Where the model spec is written (the agent's `model`, or `default_model`), so checks
     /// made after loading (provider rules, reasoning) can still point at the line.
     pub model_at: FieldLocation,

@@ -11,7 +11,7 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{CallToolResult, ContentBlock as McpContent, JsonObject};
 use serde_json::{Value, json};
 
-use crate::agent::{Agent, AgentError, EventSink, TurnOutcome};
+use crate::agent::{Agent, AgentError, EventSink, History, TurnOutcome};
 use crate::config::InstanceScope;
 use crate::llm::conversation::Message;
 use crate::store::{
@@ -188,17 +188,21 @@ pub async fn run_turn(
     events: Option<&EventSink>,
 ) -> Result<TurnReport, TurnError> {
     let Target::Stored(id) = target else {
-        let outcome = agent.run_on(&[], message, events).await?;
+        let outcome = agent.run_on(History::default(), message, events).await?;
         return Ok(TurnReport {
             outcome,
             conversation: None,
         });
     };
-    let guard = store
+    let mut guard = store
         .conversations
         .begin_turn(&agent.config.name, id, store.busy_timeout)
         .await?;
-    let outcome = agent.run_on(guard.history(), message, events).await?;
+    let history = History::new(guard.history().to_vec(), guard.summary().cloned());
+    let outcome = agent.run_on(history, message, events).await?;
+    if let Some(summary) = outcome.summary.clone() {
+        guard.set_summary(summary);
+    }
     guard.commit(outcome.new_messages.clone()).await?;
     Ok(TurnReport {
         outcome,
