@@ -16,6 +16,9 @@ root=$PWD
 CLIENTS=${CLIENTS:-"1 8 32 64"}
 DURATION=${DURATION:-15}
 WARMUP=${WARMUP:-3}
+# fast-agent answers a few calls per second: at 64 clients one call waits ~30 s, so a window
+# shorter than that measures nothing. Raise DURATION with the client count.
+CALL_TIMEOUT=${CALL_TIMEOUT:-180}
 FAST_AGENT_VERSION=${FAST_AGENT_VERSION:-0.10.40}
 VENV=${VENV:-$root/target/bench/fast-agent-$FAST_AGENT_VERSION}
 MESSAGE="Please call notes__now and tell me the time"
@@ -69,12 +72,13 @@ wait_for_port() {
 
 now_ms() { date +%s%3N; }
 
-work=$(mktemp -d /tmp/pallas-compare.XXXXXX)
+# Every loadgen report and server log stays here for a look afterwards.
+work=$root/target/bench/compare-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$work"
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -140,8 +144,8 @@ fa_startup=$(($(now_ms) - start))
 fa_url="http://127.0.0.1:$fa_port/mcp"
 
 run() { # name url pid clients
-  "$loadgen" --url "$2" --tool "${FA_TOOL_OVERRIDE:-bench}" --message "$MESSAGE" --expect "Tool results" \
-    --clients "$4" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$3" >"$work/$1-$4.txt" 2>&1 || true
+  "$loadgen" --url "$2" --tool bench --message "$MESSAGE" --expect "Tool results" \
+    --clients "$4" --duration "$DURATION" --warmup "$WARMUP" --call-timeout "$CALL_TIMEOUT" --server-pid "$3" >"$work/$1-$4.txt" 2>&1 || true
   tail -n 1 "$work/$1-$4.txt" >"$work/$1-$4.json"
   echo "   $1 at $4 client(s): $(grep throughput "$work/$1-$4.txt" || tail -n 3 "$work/$1-$4.txt")"
 }
@@ -178,6 +182,7 @@ for c in clients:
           f"{p and p['requests_error']} / {f and f['requests_error']} |")
 print()
 print(f"start-up (spawn → serving): Pallas {p_start} ms, fast-agent {f_start} ms")
+print(f"reports and logs: {work}")
 print(f"peak RSS: Pallas {rss['pallas']:.0f} MiB, fast-agent {rss['fast-agent']:.0f} MiB "
       "(fast-agent's figure is the Python process only, without its stdio child)")
 PY
