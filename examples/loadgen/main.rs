@@ -28,6 +28,7 @@
 mod client;
 mod server;
 mod stats;
+mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,6 +101,16 @@ struct Cli {
     /// Passed to the started Pallas as NOTES_SERVER (the bench config's downstream command).
     #[arg(long, value_name = "PATH")]
     notes_server: Option<PathBuf>,
+    /// The conversation store of the started Pallas (default: what --config says).
+    #[arg(long, value_enum)]
+    store: Option<store::StoreChoice>,
+    /// PostgreSQL URL for --store postgres.
+    #[arg(long, env = "LOADGEN_POSTGRES_URL", hide_env_values = true)]
+    store_url: Option<String>,
+    /// Every client continues its own conversation (the `conversation` argument) for N
+    /// turns, then starts a new one; the report adds the latency at turn 1 and at turn N.
+    #[arg(long, value_name = "N")]
+    turns: Option<u32>,
     /// Write the started Pallas's stderr to this file (default: discarded).
     #[arg(long, value_name = "PATH")]
     server_log: Option<PathBuf>,
@@ -141,10 +152,24 @@ async fn main() -> anyhow::Result<()> {
             run(&cli, &target).await?
         }
         None => {
+            let project = cli
+                .store
+                .map(|s| {
+                    store::project_with_store(
+                        &cli.config,
+                        s,
+                        cli.store_url.as_deref(),
+                        cli.notes_server.as_deref(),
+                    )
+                })
+                .transpose()?;
             let launch = server::Launch {
                 pallas: &cli.pallas,
-                config: &cli.config,
-                notes_server: cli.notes_server.as_deref(),
+                config: project.as_ref().map_or(&cli.config, |p| &p.config),
+                notes_server: project
+                    .as_ref()
+                    .map(|p| p.notes_server.as_path())
+                    .or(cli.notes_server.as_deref()),
                 server_log: cli.server_log.as_deref(),
             };
             let mut child = server::spawn(&launch)?;
@@ -194,6 +219,12 @@ async fn run(cli: &Cli, target: &Target) -> anyhow::Result<stats::Report> {
         bail!("--rate must be a positive number of calls per second, got {rate}");
     }
     let clients = cli.clients.max(1);
+    if cli.turns.is_some() && cli.rate.is_some() {
+        bail!("--turns works with the closed loop only (drop --rate)");
+    }
+    if cli.turns == Some(0) {
+        bail!("--turns must be at least 1");
+    }
     let mut arguments = serde_json::Map::new();
     arguments.insert("message".into(), cli.message.clone().into());
     let spec = Arc::new(CallSpec {
@@ -239,6 +270,7 @@ async fn run(cli: &Cli, target: &Target) -> anyhow::Result<stats::Report> {
             recorder.clone(),
             stop.clone(),
             window,
+            cli.turns,
         )),
         Some(rate) => tokio::spawn(open_loop(
             connections.clone(),
@@ -318,19 +350,44 @@ async fn closed_loop(
     recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     window: Window,
+    turns: Option<u32>,
 ) {
+    // Conversation ids unique to this run, so a persistent store never continues an
+    // earlier run's conversations.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let run = format!(
+        "{:x}",
+        now.map_or(0, |d| d.as_millis()) ^ u128::from(std::process::id())
+    );
     let tasks: Vec<_> = connections
         .into_iter()
-        .map(|client| {
+        .enumerate()
+        .map(|(n, client)| {
             let (spec, recorder, stop) = (spec.clone(), recorder.clone(), stop.clone());
+            let run = run.clone();
             tokio::spawn(async move {
-                loop {
+                for call in 0u64.. {
                     let started = Instant::now();
                     if started >= window.deadline || stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let outcome = client::call(&client, &spec).await;
-                    recorder.record(started, Instant::now(), window.measure_from, outcome);
+                    let Some(turns) = turns else {
+                        let outcome = client::call(&client, &spec).await;
+                        recorder.record(started, Instant::now(), window.measure_from, outcome);
+                        continue;
+                    };
+                    let turn = (call % u64::from(turns)) as u32 + 1;
+                    let mut on_conversation = (*spec).clone();
+                    on_conversation.arguments.insert(
+                        "conversation".into(),
+                        format!("loadgen-{run}-{n}-{}", call / u64::from(turns)).into(),
+                    );
+                    let outcome = client::call(&client, &on_conversation).await;
+                    let ended = Instant::now();
+                    if outcome.is_ok() && started >= window.measure_from {
+                        recorder.record_turn(turn, turns, ended - started);
+                    }
+                    recorder.record(started, ended, window.measure_from, outcome);
                 }
             })
         })

@@ -23,6 +23,10 @@ struct Inner {
     errors: BTreeMap<ErrorKind, u64>,
     first_errors: BTreeMap<ErrorKind, String>,
     last_end: Option<Instant>,
+    /// `--turns N`: ok latencies of the first and of the N-th turn of a conversation.
+    first_turns: Vec<Duration>,
+    last_turns: Vec<Duration>,
+    turns: Option<u32>,
 }
 
 /// The warm-up's outcome, checked before measuring.
@@ -63,6 +67,18 @@ impl Recorder {
         }
     }
 
+    /// Records the latency of turn `turn` of `turns` (only the first and last are kept).
+    pub fn record_turn(&self, turn: u32, turns: u32, latency: Duration) {
+        let mut inner = self.inner.lock().expect("recorder lock");
+        inner.turns = Some(turns);
+        if turn == 1 {
+            inner.first_turns.push(latency);
+        }
+        if turn == turns {
+            inner.last_turns.push(latency);
+        }
+    }
+
     pub fn warmup(&self) -> Warmup {
         let inner = self.inner.lock().expect("recorder lock");
         Warmup {
@@ -79,6 +95,11 @@ impl Recorder {
         let end = inner.last_end.unwrap_or(deadline).max(deadline);
         let measured = end.saturating_duration_since(measure_from).as_secs_f64();
         inner.latencies.sort_unstable();
+        inner.first_turns.sort_unstable();
+        inner.last_turns.sort_unstable();
+        let turn_p50 = |v: &Vec<Duration>| (!v.is_empty()).then(|| percentile_ms(v, 50.0));
+        let (first_turn_p50_ms, last_turn_p50_ms) =
+            (turn_p50(&inner.first_turns), turn_p50(&inner.last_turns));
         let latencies = &inner.latencies;
         let ok = latencies.len() as u64;
         let errors: u64 = inner.errors.values().sum();
@@ -113,6 +134,9 @@ impl Recorder {
             max_ms: round(latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)),
             server_peak_rss_mib: setup.server_peak_rss_mib.map(round),
             server_cpu_ms_per_request: cpu_ms_per_request,
+            turns: inner.turns,
+            first_turn_p50_ms,
+            last_turn_p50_ms,
         }
     }
 }
@@ -153,6 +177,10 @@ pub struct Report {
     pub max_ms: f64,
     pub server_peak_rss_mib: Option<f64>,
     pub server_cpu_ms_per_request: Option<f64>,
+    /// `--turns N`: p50 latency of turn 1 and of turn N.
+    pub turns: Option<u32>,
+    pub first_turn_p50_ms: Option<f64>,
+    pub last_turn_p50_ms: Option<f64>,
 }
 
 impl Report {
@@ -187,6 +215,15 @@ impl Report {
         );
         if let Some(mib) = self.server_peak_rss_mib {
             println!("server peak RSS {mib:.1} MiB");
+        }
+        if let Some(turns) = self.turns {
+            let show =
+                |v: Option<f64>| v.map_or("none measured".into(), |ms| format!("{ms:.2} ms"));
+            println!(
+                "turn latency   p50 at turn 1 {}, at turn {turns} {}",
+                show(self.first_turn_p50_ms),
+                show(self.last_turn_p50_ms)
+            );
         }
         if let Some(ms) = self.server_cpu_ms_per_request {
             println!("server CPU     {ms:.3} ms per ok request");
