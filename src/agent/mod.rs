@@ -18,7 +18,9 @@ use crate::llm::conversation::{
 use crate::llm::events::emit;
 pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
+use crate::metrics::{self, ModelCall};
 use crate::model::ModelCapabilities;
+use crate::model::prices::{Cost, DailySpend, Pricing, TokenCounts};
 use tools::Toolbox;
 
 /// One agent: its model, its downstream servers and its running usage totals.
@@ -28,6 +30,10 @@ pub struct Agent {
     pub llm: Arc<dyn LlmProvider>,
     pub servers: Vec<Arc<Downstream>>,
     usage: Mutex<UsageTotals>,
+    /// Prices for this agent's model (built-in table plus `prices:` overrides).
+    pricing: Pricing,
+    /// Spend in the current UTC day, checked against `budget.usd_per_day`.
+    spend: Mutex<DailySpend>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -36,6 +42,21 @@ pub struct UsageTotals {
     pub tool_calls: u64,
     #[serde(flatten)]
     pub tokens: Usage,
+    /// USD, or "no price" when the model is not in the price table or `prices:`.
+    pub cost_usd: Cost,
+}
+
+/// The agent's daily budget as `get_health` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetStatus {
+    pub usd_per_day: f64,
+    pub spent_today_usd: f64,
+    pub exhausted: bool,
+    /// When calls are accepted again (the next UTC midnight).
+    pub resets_at: String,
+    /// Set when the model has no price, so the budget cannot see what it spends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +68,42 @@ pub enum AgentError {
         #[source]
         source: LlmError,
     },
+    #[error(
+        "agent '{agent}' has spent ${spent:.4} of its budget of ${limit} per day (budget.usd_per_day in agents.yaml); calls are refused until {resets_at}, or raise the budget and restart"
+    )]
+    BudgetExhausted {
+        agent: String,
+        spent: f64,
+        limit: f64,
+        resets_at: String,
+    },
+}
+
+impl AgentError {
+    /// The turn outcome label of the metrics: the error kind or `budget_exhausted`.
+    pub fn outcome(&self) -> String {
+        match self {
+            AgentError::Llm { source, .. } => error_kind(source),
+            AgentError::BudgetExhausted { .. } => "budget_exhausted".to_string(),
+        }
+    }
+}
+
+fn error_kind(e: &LlmError) -> String {
+    serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "error".to_string())
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn next_utc_midnight(day: chrono::NaiveDate) -> String {
+    day.succ_opt()
+        .map(|d| format!("{d}T00:00:00Z"))
+        .unwrap_or_default()
 }
 
 /// The shared conversation for one scope (a session, everyone, or one request). The async
@@ -66,7 +123,46 @@ impl Agent {
             llm,
             servers,
             usage: Mutex::new(UsageTotals::default()),
+            pricing: Pricing::default(),
+            spend: Mutex::new(DailySpend::default()),
         }
+    }
+
+    /// Prices calls with `pricing` instead of the built-in table at 5-minute cache writes.
+    pub fn with_pricing(mut self, pricing: Pricing) -> Agent {
+        self.pricing = pricing;
+        self
+    }
+
+    /// The daily budget and today's spend, when the agent has `budget.usd_per_day`.
+    pub fn budget(&self) -> Option<BudgetStatus> {
+        let limit = self.config.options.budget_usd_per_day?;
+        let day = today();
+        let spent = self.spend.lock().expect("spend lock").spent(day);
+        let problem = self.pricing.table.rates(self.llm.model_id()).is_none().then(|| {
+            format!(
+                "model {} has no price, so the budget cannot count its spend; add it under `prices:` in fastagent.config.yaml",
+                self.llm.model_id()
+            )
+        });
+        Some(BudgetStatus {
+            usd_per_day: limit,
+            spent_today_usd: spent,
+            exhausted: spent >= limit,
+            resets_at: next_utc_midnight(day),
+            problem,
+        })
+    }
+
+    /// The error a call gets once today's budget is spent.
+    fn over_budget(&self) -> Option<AgentError> {
+        let b = self.budget().filter(|b| b.exhausted)?;
+        Some(AgentError::BudgetExhausted {
+            agent: self.config.name.clone(),
+            spent: b.spent_today_usd,
+            limit: b.usd_per_day,
+            resets_at: b.resets_at,
+        })
     }
 
     pub fn usage(&self) -> UsageTotals {
@@ -98,6 +194,9 @@ impl Agent {
         let max = self.config.max_iterations;
         let mut answer = String::new();
         for iteration in 1..=max {
+            if let Some(refused) = self.over_budget() {
+                return Err(refused);
+            }
             let toolbox = Toolbox::collect(&self.servers).await;
             history::repair(history);
             emit(
@@ -120,15 +219,35 @@ impl Agent {
                 options: generation_options(&self.config.options, iteration),
             };
             let started = std::time::Instant::now();
-            let response = self
-                .llm
-                .complete(&request, events)
-                .await
-                .map_err(|source| AgentError::Llm {
-                    provider: self.llm.provider().to_string(),
-                    model: self.llm.model_id().to_string(),
-                    source,
-                })?;
+            let (outcome, first_token) = self.complete_timed(&request, events).await;
+            let (provider, model) = (self.llm.provider().to_string(), self.llm.model_id());
+            let mut call = ModelCall {
+                agent: &self.config.name,
+                provider: &provider,
+                model,
+                outcome: "ok",
+                latency: started.elapsed(),
+                first_token,
+                usage: Usage::default(),
+                cost: Cost::Usd(0.0),
+            };
+            let response = match outcome {
+                Ok(response) => response,
+                Err(source) => {
+                    let kind = error_kind(&source);
+                    call.outcome = &kind;
+                    metrics::global().model_call(&call);
+                    return Err(AgentError::Llm {
+                        provider,
+                        model: model.to_string(),
+                        source,
+                    });
+                }
+            };
+            let cost = self.pricing.cost(model, &token_counts(&response.usage));
+            call.usage = response.usage;
+            call.cost = cost;
+            metrics::global().model_call(&call);
             tracing::debug!(
                 agent = %self.config.name,
                 model = %self.llm.model_id(),
@@ -137,10 +256,12 @@ impl Agent {
                 cache_read_tokens = response.usage.cache_read_tokens,
                 cache_write_tokens = response.usage.cache_write_tokens,
                 latency_ms = started.elapsed().as_millis() as u64,
+                cost_usd = ?cost.usd(),
                 stop_reason = ?response.stop_reason,
                 "model call"
             );
             self.add_usage(response.usage, 1, 0);
+            self.add_cost(cost);
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
             let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {
@@ -160,8 +281,19 @@ impl Agent {
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
             let support = self.media_support();
-            let results: Vec<ToolResult> =
-                join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
+            let results: Vec<ToolResult> = join_all(calls.iter().map(|call| async {
+                let started = std::time::Instant::now();
+                let result = toolbox.run(call, support).await;
+                let server = toolbox.server_of(&call.name).unwrap_or("unknown");
+                metrics::global().tool_call(
+                    &self.config.name,
+                    server,
+                    !result.is_error,
+                    started.elapsed(),
+                );
+                result
+            }))
+            .await;
             for r in results.iter().filter(|r| r.is_error) {
                 tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
             }
@@ -185,11 +317,65 @@ impl Agent {
         media::MediaSupport::new(&self.capabilities, self.llm.limits())
     }
 
+    /// One model call, with the time to its first streamed answer text. The events pass
+    /// through a local channel, drained while the call runs, so they reach the caller in
+    /// order and the first text delta can be timed.
+    async fn complete_timed(
+        &self,
+        request: &Request,
+        events: Option<&EventSink>,
+    ) -> (
+        Result<crate::llm::conversation::Response, LlmError>,
+        Option<std::time::Duration>,
+    ) {
+        let started = std::time::Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut first_token = None;
+        let mut pass = |event: AgentEvent| {
+            if first_token.is_none() && matches!(event, AgentEvent::TextDelta(_)) {
+                first_token = Some(started.elapsed());
+            }
+            if let Some(sink) = events {
+                let _ = sink.send(event);
+            }
+        };
+        let call = self.llm.complete(request, Some(&tx));
+        tokio::pin!(call);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(event) = rx.recv() => pass(event),
+                outcome = &mut call => break outcome,
+            }
+        };
+        while let Ok(event) = rx.try_recv() {
+            pass(event);
+        }
+        (outcome, first_token)
+    }
+
+    fn add_cost(&self, cost: Cost) {
+        {
+            let mut u = self.usage.lock().expect("usage lock");
+            u.cost_usd = u.cost_usd + cost;
+        }
+        self.spend.lock().expect("spend lock").add(today(), cost);
+    }
+
     fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {
         let mut u = self.usage.lock().expect("usage lock");
         u.tokens += tokens;
         u.model_calls += model_calls;
         u.tool_calls += tool_calls;
+    }
+}
+
+fn token_counts(u: &Usage) -> TokenCounts {
+    TokenCounts {
+        input: u.input_tokens,
+        output: u.output_tokens,
+        cache_read: u.cache_read_tokens,
+        cache_write: u.cache_write_tokens,
     }
 }
 

@@ -64,6 +64,8 @@ pub struct RawAgent {
     pub additional_model_request_fields: Option<Value>,
     pub streaming: Option<Lenient<bool>>,
     pub show_reasoning: Option<Lenient<bool>>,
+    /// `{usd_per_day: N}`, read by `agent_options.rs`.
+    pub budget: Option<Value>,
 }
 
 /// A value read as `T` when it fits, with what was written kept for messages.
@@ -195,6 +197,6 @@ mod tests {
     fn the_struct_is_the_key_list() {
         let keys = fields_of::<RawAgent>();
         assert!(keys.contains(&"port") && keys.contains(&"show_reasoning"));
-        assert_eq!(keys.len(), 19);
+        assert_eq!(keys.len(), 20);
     }
 }

@@ -203,6 +203,7 @@ impl AgentServer {
             None => (None, None),
         };
         let conversation = self.conversation();
+        let turn = crate::metrics::global().turn_started(self.runtime.name());
         let outcome = tokio::select! {
             r = agent.send(&conversation, message, progress_tx.as_ref()) => Some(r),
             _ = context.ct.cancelled() => None,
@@ -212,6 +213,11 @@ impl AgentServer {
             // Progress must reach the caller before the result does.
             let _ = f.await;
         }
+        turn.finish(&match &outcome {
+            Some(Ok(_)) => "ok".to_string(),
+            Some(Err(e)) => e.outcome(),
+            None => "cancelled".to_string(),
+        });
         Ok(match outcome {
             Some(Ok(answer)) => CallToolResult::success(vec![McpContent::text(answer)]),
             Some(Err(e)) => {
