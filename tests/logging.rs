@@ -21,8 +21,7 @@ async fn stderr_after_start(config: &str) -> String {
     })
     .await;
     served.stop().await;
-    let text = stderr.lock().unwrap().clone();
-    text
+    stderr.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
