@@ -27,6 +27,6 @@ WORKDIR /var/lib/pallas
 ENV AWS_EC2_METADATA_DISABLED=false
 EXPOSE 8200 8201 8202
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8200/livez || exit 1
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8200/livez"]
 ENTRYPOINT ["/usr/local/bin/pallas"]
 CMD ["serve", "--config", "/etc/pallas/agents.yaml"]
