@@ -5,3 +5,4 @@ pub mod agent_server;
 pub mod health;
 pub mod listen;
 pub mod registry;
+pub mod status_page;

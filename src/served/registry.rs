@@ -183,6 +183,7 @@ pub async fn serve_registry(
         .route("/agents", get(list_route))
         .route("/health", get(health_route))
         .route("/metrics", get(metrics_route))
+        .route("/", get(crate::served::status_page::status_page))
         .nest_service("/mcp", mcp)
         .with_state(registry);
     axum::serve(listener, app)
