@@ -1,6 +1,7 @@
 //! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
 //! results back, until it ends its turn or `max_iterations` is reached.
 
+mod budget;
 mod history;
 pub mod media;
 pub mod tools;
@@ -21,6 +22,7 @@ use crate::llm::{LlmError, LlmProvider};
 use crate::metrics::{self, ModelCall};
 use crate::model::ModelCapabilities;
 use crate::model::prices::{Cost, DailySpend, Pricing, TokenCounts};
+pub use budget::BudgetStatus;
 use tools::Toolbox;
 
 /// One agent: its model, its downstream servers and its running usage totals.
@@ -44,19 +46,6 @@ pub struct UsageTotals {
     pub tokens: Usage,
     /// USD, or "no price" when the model is not in the price table or `prices:`.
     pub cost_usd: Cost,
-}
-
-/// The agent's daily budget as `get_health` reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BudgetStatus {
-    pub usd_per_day: f64,
-    pub spent_today_usd: f64,
-    pub exhausted: bool,
-    /// When calls are accepted again (the next UTC midnight).
-    pub resets_at: String,
-    /// Set when the model has no price, so the budget cannot see what it spends.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,16 +85,6 @@ fn error_kind(e: &LlmError) -> String {
         .unwrap_or_else(|| "error".to_string())
 }
 
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
-fn next_utc_midnight(day: chrono::NaiveDate) -> String {
-    day.succ_opt()
-        .map(|d| format!("{d}T00:00:00Z"))
-        .unwrap_or_default()
-}
-
 /// The shared conversation for one scope (a session, everyone, or one request). The async
 /// mutex queues concurrent calls in arrival order instead of interleaving their turns.
 pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
@@ -132,37 +111,6 @@ impl Agent {
     pub fn with_pricing(mut self, pricing: Pricing) -> Agent {
         self.pricing = pricing;
         self
-    }
-
-    /// The daily budget and today's spend, when the agent has `budget.usd_per_day`.
-    pub fn budget(&self) -> Option<BudgetStatus> {
-        let limit = self.config.options.budget_usd_per_day?;
-        let day = today();
-        let spent = self.spend.lock().expect("spend lock").spent(day);
-        let problem = self.pricing.table.rates(self.llm.model_id()).is_none().then(|| {
-            format!(
-                "model {} has no price, so the budget cannot count its spend; add it under `prices:` in fastagent.config.yaml",
-                self.llm.model_id()
-            )
-        });
-        Some(BudgetStatus {
-            usd_per_day: limit,
-            spent_today_usd: spent,
-            exhausted: spent >= limit,
-            resets_at: next_utc_midnight(day),
-            problem,
-        })
-    }
-
-    /// The error a call gets once today's budget is spent.
-    fn over_budget(&self) -> Option<AgentError> {
-        let b = self.budget().filter(|b| b.exhausted)?;
-        Some(AgentError::BudgetExhausted {
-            agent: self.config.name.clone(),
-            spent: b.spent_today_usd,
-            limit: b.usd_per_day,
-            resets_at: b.resets_at,
-        })
     }
 
     pub fn usage(&self) -> UsageTotals {
@@ -315,51 +263,6 @@ impl Agent {
     /// What this agent's model takes, within its provider's limits.
     pub fn media_support(&self) -> media::MediaSupport {
         media::MediaSupport::new(&self.capabilities, self.llm.limits())
-    }
-
-    /// One model call, with the time to its first streamed answer text. The events pass
-    /// through a local channel, drained while the call runs, so they reach the caller in
-    /// order and the first text delta can be timed.
-    async fn complete_timed(
-        &self,
-        request: &Request,
-        events: Option<&EventSink>,
-    ) -> (
-        Result<crate::llm::conversation::Response, LlmError>,
-        Option<std::time::Duration>,
-    ) {
-        let started = std::time::Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut first_token = None;
-        let mut pass = |event: AgentEvent| {
-            if first_token.is_none() && matches!(event, AgentEvent::TextDelta(_)) {
-                first_token = Some(started.elapsed());
-            }
-            if let Some(sink) = events {
-                let _ = sink.send(event);
-            }
-        };
-        let call = self.llm.complete(request, Some(&tx));
-        tokio::pin!(call);
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                Some(event) = rx.recv() => pass(event),
-                outcome = &mut call => break outcome,
-            }
-        };
-        while let Ok(event) = rx.try_recv() {
-            pass(event);
-        }
-        (outcome, first_token)
-    }
-
-    fn add_cost(&self, cost: Cost) {
-        {
-            let mut u = self.usage.lock().expect("usage lock");
-            u.cost_usd = u.cost_usd + cost;
-        }
-        self.spend.lock().expect("spend lock").add(today(), cost);
     }
 
     fn add_usage(&self, tokens: Usage, model_calls: u64, tool_calls: u64) {
