@@ -140,3 +140,31 @@ fn a_bad_budget_fails_the_agent_with_a_fix() {
         "{errors:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_hour_cache_writes_are_priced_at_the_one_hour_rate() {
+    let config = r#"
+default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0
+bedrock:
+  cache_ttl: 1h
+prices:
+  claude-haiku-4-5: {input: 0, output: 0, cache_read: 0, cache_write_5m: 1000000, cache_write_1h: 3000000}
+mcp:
+  servers:
+    notes:
+      command: "{notes}"
+"#;
+    let running = start(AGENT, config).await;
+    let (client, _) = connect(&running.url("ada")).await;
+    let (answer, is_error) = ask(&client, "ada", "hello").await;
+    assert!(!is_error, "{answer}");
+    let usage = health(&running).await["usage"].clone();
+    let written = usage["cache_write_tokens"].as_u64().unwrap();
+    assert!(written > 0, "the first call writes the cache: {usage}");
+    assert_eq!(
+        usage["cost_usd"].as_f64(),
+        Some(3.0 * written as f64),
+        "{usage}"
+    );
+    running.fleet.shutdown().await;
+}
