@@ -114,6 +114,10 @@ pub fn main() -> ExitCode {
         project
             .as_ref()
             .and_then(|p| p.settings.log_level.as_deref()),
+        project
+            .as_ref()
+            .map(|p| p.settings.log_format)
+            .unwrap_or_default(),
     );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -176,7 +180,7 @@ fn load(path: &Path) -> Result<Project, String> {
     load_project(path).map_err(|e| e.to_string())
 }
 
-fn init_tracing(logger_level: Option<&str>) {
+fn init_tracing(logger_level: Option<&str>, format: crate::config::LogFormat) {
     let level = match logger_level.map(str::to_ascii_lowercase).as_deref() {
         Some("debug") => "debug",
         Some("warning" | "warn") => "warn",
@@ -189,6 +193,19 @@ fn init_tracing(logger_level: Option<&str>) {
         ))
     });
     use std::io::IsTerminal;
+    if format == crate::config::LogFormat::Json {
+        // One object per line: timestamp, level, target, and the event's fields (agent, …)
+        // at the top level, so log shippers can index them without parsing the message.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -238,12 +238,34 @@ async fn prepare_agent(
         tracing::warn!(agent = %config.name, "LLM preflight: {}", preflight.message);
     }
     let servers = config.servers.iter().filter_map(|s| pool.get(s)).collect();
-    let agent = Agent::new(plan.config, plan.capabilities, llm, servers);
+    let pricing = pricing(project, config);
+    let agent = Agent::new(plan.config, plan.capabilities, llm, servers).with_pricing(pricing);
     Ok(Arc::new(
         AgentRuntime::new(agent, project.version.clone(), preflight)
             .with_preflight_interval(project.settings.health.preflight_interval)
             .with_turns(turns.clone()),
     ))
+}
+
+/// The agent's prices: the built-in table under `prices:`, at the cache-write lifetime its
+/// provider is configured for (1-hour writes cost more).
+fn pricing(project: &Project, config: &AgentConfig) -> crate::model::prices::Pricing {
+    use crate::model::Provider;
+    use crate::model::prices::{CacheTtl, PriceTable, Pricing};
+    let s = &project.settings;
+    let one_hour = match config.model.provider {
+        Provider::Bedrock => s.bedrock.features.cache_ttl == Some(crate::config::CacheTtl::OneHour),
+        Provider::Anthropic => s.anthropic.cache_ttl.as_deref() == Some("1h"),
+        Provider::OpenAi | Provider::Generic => false,
+    };
+    Pricing {
+        table: PriceTable::builtin().with_overrides(&s.prices),
+        ttl: if one_hour {
+            CacheTtl::OneHour
+        } else {
+            CacheTtl::FiveMinutes
+        },
+    }
 }
 
 fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {

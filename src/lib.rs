@@ -19,6 +19,7 @@ pub mod downstream;
 pub mod fleet;
 pub mod http_guard;
 pub mod llm;
+pub mod metrics;
 pub mod model;
 pub mod redact;
 pub mod served;

@@ -1,6 +1,7 @@
 //! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
 //! results back, until it ends its turn or `max_iterations` is reached.
 
+mod budget;
 mod context;
 mod history;
 pub mod media;
@@ -21,7 +22,10 @@ use crate::llm::conversation::{
 use crate::llm::events::emit;
 pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
+use crate::metrics::{self, ModelCall};
 use crate::model::ModelCapabilities;
+use crate::model::prices::{Cost, DailySpend, Pricing, TokenCounts};
+pub use budget::BudgetStatus;
 pub use history::History;
 use tools::Toolbox;
 use window::Calibration;
@@ -33,6 +37,10 @@ pub struct Agent {
     pub llm: Arc<dyn LlmProvider>,
     pub servers: Vec<Arc<Downstream>>,
     usage: Mutex<UsageTotals>,
+    /// Prices for this agent's model (built-in table plus `prices:` overrides).
+    pricing: Pricing,
+    /// Spend in the current UTC day, checked against `budget.usd_per_day`.
+    spend: Mutex<DailySpend>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -45,6 +53,8 @@ pub struct UsageTotals {
     pub history_trimmed: u64,
     /// Summaries of left-out turns computed (`history: {strategy: summarize}`).
     pub history_summarized: u64,
+    /// USD, or "no price" when the model is not in the price table or `prices:`.
+    pub cost_usd: Cost,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,32 @@ pub enum AgentError {
         #[source]
         source: LlmError,
     },
+    #[error(
+        "agent '{agent}' has spent ${spent:.4} of its budget of ${limit} per day (budget.usd_per_day in agents.yaml); calls are refused until {resets_at}, or raise the budget and restart"
+    )]
+    BudgetExhausted {
+        agent: String,
+        spent: f64,
+        limit: f64,
+        resets_at: String,
+    },
+}
+
+impl AgentError {
+    /// The turn outcome label of the metrics: the error kind or `budget_exhausted`.
+    pub fn outcome(&self) -> String {
+        match self {
+            AgentError::Llm { source, .. } => error_kind(source),
+            AgentError::BudgetExhausted { .. } => "budget_exhausted".to_string(),
+        }
+    }
+}
+
+fn error_kind(e: &LlmError) -> String {
+    serde_json::to_value(e.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "error".to_string())
 }
 
 /// The shared conversation for one scope (a session, everyone, or one request). The async
@@ -96,7 +132,15 @@ impl Agent {
             llm,
             servers,
             usage: Mutex::new(UsageTotals::default()),
+            pricing: Pricing::default(),
+            spend: Mutex::new(DailySpend::default()),
         }
+    }
+
+    /// Prices calls with `pricing` instead of the built-in table at 5-minute cache writes.
+    pub fn with_pricing(mut self, pricing: Pricing) -> Agent {
+        self.pricing = pricing;
+        self
     }
 
     pub fn usage(&self) -> UsageTotals {
@@ -170,6 +214,9 @@ impl Agent {
         let max = self.config.max_iterations;
         let mut answer = String::new();
         for iteration in 1..=max {
+            if let Some(refused) = self.over_budget() {
+                return Err(refused);
+            }
             let toolbox = Toolbox::collect(&self.servers).await;
             history::repair(&mut history.messages);
             let max_tokens = self
@@ -194,15 +241,35 @@ impl Agent {
                 options: generation_options(&self.config.options, iteration),
             };
             let started = std::time::Instant::now();
-            let response = self
-                .llm
-                .complete(&request, events)
-                .await
-                .map_err(|source| AgentError::Llm {
-                    provider: self.llm.provider().to_string(),
-                    model: self.llm.model_id().to_string(),
-                    source,
-                })?;
+            let (outcome, first_token) = self.complete_timed(&request, events).await;
+            let (provider, model) = (self.llm.provider().to_string(), self.llm.model_id());
+            let mut call = ModelCall {
+                agent: &self.config.name,
+                provider: &provider,
+                model,
+                outcome: "ok",
+                latency: started.elapsed(),
+                first_token,
+                usage: Usage::default(),
+                cost: Cost::Usd(0.0),
+            };
+            let response = match outcome {
+                Ok(response) => response,
+                Err(source) => {
+                    let kind = error_kind(&source);
+                    call.outcome = &kind;
+                    metrics::global().model_call(&call);
+                    return Err(AgentError::Llm {
+                        provider,
+                        model: model.to_string(),
+                        source,
+                    });
+                }
+            };
+            let cost = self.pricing.cost(model, &token_counts(&response.usage));
+            call.usage = response.usage;
+            call.cost = cost;
+            metrics::global().model_call(&call);
             tracing::debug!(
                 agent = %self.config.name,
                 model = %self.llm.model_id(),
@@ -211,6 +278,7 @@ impl Agent {
                 cache_read_tokens = response.usage.cache_read_tokens,
                 cache_write_tokens = response.usage.cache_write_tokens,
                 latency_ms = started.elapsed().as_millis() as u64,
+                cost_usd = ?cost.usd(),
                 stop_reason = ?response.stop_reason,
                 "model call"
             );
@@ -218,6 +286,7 @@ impl Agent {
             turn.usage.tokens += response.usage;
             turn.usage.model_calls += 1;
             turn.stop_reason = Some(response.stop_reason);
+            self.add_cost(cost);
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
             let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {
@@ -242,8 +311,19 @@ impl Agent {
             self.add_usage(Usage::default(), 0, calls.len() as u64);
             turn.usage.tool_calls += calls.len() as u64;
             let support = self.media_support();
-            let results: Vec<ToolResult> =
-                join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
+            let results: Vec<ToolResult> = join_all(calls.iter().map(|call| async {
+                let started = std::time::Instant::now();
+                let result = toolbox.run(call, support).await;
+                let server = toolbox.server_of(&call.name).unwrap_or("unknown");
+                metrics::global().tool_call(
+                    &self.config.name,
+                    server,
+                    !result.is_error,
+                    started.elapsed(),
+                );
+                result
+            }))
+            .await;
             for r in results.iter().filter(|r| r.is_error) {
                 tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
             }
@@ -272,6 +352,15 @@ impl Agent {
         u.tokens += tokens;
         u.model_calls += model_calls;
         u.tool_calls += tool_calls;
+    }
+}
+
+fn token_counts(u: &Usage) -> TokenCounts {
+    TokenCounts {
+        input: u.input_tokens,
+        output: u.output_tokens,
+        cache_read: u.cache_read_tokens,
+        cache_write: u.cache_write_tokens,
     }
 }
 

@@ -85,6 +85,15 @@ impl Toolbox {
         }
     }
 
+    /// The downstream server that offers the tool the model calls `name`.
+    pub fn server_of(&self, name: &str) -> Option<&str> {
+        let target = self.names.resolve(name)?;
+        self.servers
+            .iter()
+            .map(|s| s.name())
+            .find(|s| *s == target.server)
+    }
+
     fn unknown_tool_message(&self, name: &str) -> String {
         let mut available: Vec<&str> = self.specs.iter().map(|s| s.name.as_str()).collect();
         available.sort_unstable();

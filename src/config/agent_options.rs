@@ -23,6 +23,9 @@ pub struct AgentOptions {
     pub streaming: Option<bool>,
     /// Return the model's reasoning text to the caller ahead of the answer.
     pub show_reasoning: bool,
+    /// `budget: {usd_per_day: N}`: calls fail with a clear error once the agent has spent
+    /// this much in the current UTC day.
+    pub budget_usd_per_day: Option<f64>,
 }
 
 /// Reads the options from an agent entry. Each problem is reported through
@@ -108,6 +111,20 @@ pub fn read(raw: &RawAgent, problem: &mut dyn FnMut(&str, &str, &str)) -> AgentO
                 "show_reasoning",
                 &format!("{} is not true or false", describe(&v.written)),
                 "write `show_reasoning: true` to return the model's reasoning with the answer",
+            ),
+        }
+    }
+    if let Some(v) = &raw.budget {
+        let usd = v
+            .as_mapping()
+            .and_then(|m| m.get("usd_per_day"))
+            .and_then(super::value::as_f64);
+        match usd {
+            Some(usd) if usd.is_finite() && usd > 0.0 => o.budget_usd_per_day = Some(usd),
+            _ => problem(
+                "budget",
+                &format!("{} is not a daily budget", describe(v)),
+                "write the most USD this agent may spend per UTC day, e.g. `budget: {usd_per_day: 5}`",
             ),
         }
     }

@@ -68,6 +68,8 @@ pub struct RawAgent {
     pub show_reasoning: Option<Lenient<bool>>,
     /// `{strategy: truncate | summarize}`, read by `agent_history.rs`.
     pub history: Option<Value>,
+    /// `{usd_per_day: N}`, read by `agent_options.rs`.
+    pub budget: Option<Value>,
 }
 
 /// A value read as `T` when it fits, with what was written kept for messages.
@@ -199,6 +201,6 @@ mod tests {
     fn the_struct_is_the_key_list() {
         let keys = fields_of::<RawAgent>();
         assert!(keys.contains(&"port") && keys.contains(&"show_reasoning"));
-        assert_eq!(keys.len(), 20);
+        assert_eq!(keys.len(), 21);
     }
 }

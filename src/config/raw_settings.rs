@@ -27,6 +27,8 @@ pub struct RawSettings {
     pub health: Option<Value>,
     pub logger: Option<Value>,
     pub mcp: Option<Value>,
+    /// `prices: {model-id: {input, output, cache_read, cache_write_5m, cache_write_1h}}`.
+    pub prices: Option<Value>,
 }
 
 /// fast-agent's other top-level settings.
@@ -129,6 +131,8 @@ pub struct RawHealth {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawLogger {
     pub level: Option<Lenient<String>>,
+    /// `plain` (default) or `json`.
+    pub format: Option<Lenient<String>>,
 }
 
 /// fast-agent's logging and console display options.

@@ -196,11 +196,15 @@ pub fn load_settings(
             &mut server_warnings,
         );
         if let Some(Value::Mapping(logger)) = &raw.logger {
-            s.log_level = from_mapping::<RawLogger>(logger)
-                .level
-                .as_ref()
-                .and_then(Lenient::fit)
-                .cloned();
+            let logger = from_mapping::<RawLogger>(logger);
+            s.log_level = logger.level.as_ref().and_then(Lenient::fit).cloned();
+            if let Some(format) = &logger.format {
+                s.log_format =
+                    super::operations::read_log_format(&format.written, &loc, &mut server_warnings);
+            }
+        }
+        if let Some(prices) = &raw.prices {
+            s.prices = super::operations::read_prices(prices, &loc, &mut server_warnings)?;
         }
         let servers = raw
             .mcp

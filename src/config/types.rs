@@ -130,6 +130,10 @@ pub struct Settings {
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
     /// `logger.level` (fast-agent names: debug, info, warning, error).
     pub log_level: Option<String>,
+    /// `logger.format`: plain text (default) or JSON lines.
+    pub log_format: super::operations::LogFormat,
+    /// `prices:`: per-model price overrides over the built-in table.
+    pub prices: BTreeMap<String, crate::model::prices::Rates>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

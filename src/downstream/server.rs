@@ -130,6 +130,16 @@ impl Downstream {
         }
     }
 
+    /// Connected right now (no ping; for metrics scraped often).
+    pub fn is_up(&self) -> bool {
+        matches!(&*self.state.borrow(), State::Up(_))
+    }
+
+    /// How many times the connection was re-established after being lost.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
     /// How many times the supervisor has tried to connect (the first attempt included), so
     /// the reconnect schedule can be observed.
     pub fn connect_attempts(&self) -> u64 {

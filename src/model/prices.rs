@@ -189,6 +189,63 @@ impl PriceTable {
     }
 }
 
+impl Default for Cost {
+    /// Nothing spent yet.
+    fn default() -> Cost {
+        Cost::Usd(0.0)
+    }
+}
+
+/// What one agent's calls are priced with: the table (with the operator's overrides) and the
+/// cache-write lifetime its provider is configured for.
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    pub table: PriceTable,
+    pub ttl: CacheTtl,
+}
+
+impl Default for Pricing {
+    fn default() -> Pricing {
+        Pricing {
+            table: PriceTable::builtin().clone(),
+            ttl: CacheTtl::FiveMinutes,
+        }
+    }
+}
+
+impl Pricing {
+    pub fn cost(&self, model_id: &str, tokens: &TokenCounts) -> Cost {
+        self.table.cost(model_id, tokens, self.ttl)
+    }
+}
+
+/// Spend in the current UTC day against an optional `budget.usd_per_day`. The day is passed
+/// in (not read from the clock) so the rollover is testable.
+#[derive(Debug, Clone, Default)]
+pub struct DailySpend {
+    day: Option<chrono::NaiveDate>,
+    usd: f64,
+}
+
+impl DailySpend {
+    /// Adds a call's cost to `day`'s spend (a new day starts from zero). A call without a
+    /// price adds nothing: the budget cannot see it (health says so).
+    pub fn add(&mut self, day: chrono::NaiveDate, cost: Cost) {
+        if self.day != Some(day) {
+            *self = DailySpend {
+                day: Some(day),
+                usd: 0.0,
+            };
+        }
+        self.usd += cost.usd().unwrap_or(0.0);
+    }
+
+    /// USD spent on `day`.
+    pub fn spent(&self, day: chrono::NaiveDate) -> f64 {
+        if self.day == Some(day) { self.usd } else { 0.0 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +350,21 @@ mod tests {
         );
         // Other models keep the built-in price.
         assert!(table.rates("claude-haiku-4-5").is_some());
+    }
+
+    #[test]
+    fn a_daily_spend_starts_from_zero_on_the_next_utc_day() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let tomorrow = today.succ_opt().unwrap();
+        let mut spend = DailySpend::default();
+        spend.add(today, Cost::Usd(0.25));
+        spend.add(today, Cost::Usd(0.5));
+        spend.add(today, Cost::NoPrice);
+        assert!(close(spend.spent(today), 0.75));
+        assert_eq!(spend.spent(tomorrow), 0.0);
+        spend.add(tomorrow, Cost::Usd(0.125));
+        assert!(close(spend.spent(tomorrow), 0.125));
+        assert_eq!(spend.spent(today), 0.0, "yesterday is forgotten");
     }
 
     #[test]

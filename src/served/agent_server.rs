@@ -226,6 +226,7 @@ impl AgentServer {
             None => (None, None),
         };
         let target = self.target(given);
+        let turn = crate::metrics::global().turn_started(self.runtime.name());
         // Dropping the turn (the caller cancelled) releases the conversation unchanged.
         let outcome = tokio::select! {
             r = turns::run_turn(agent, &self.runtime.turns, &target, message, progress_tx.as_ref()) => Some(r),
@@ -236,6 +237,11 @@ impl AgentServer {
             // Progress must reach the caller before the result does.
             let _ = f.await;
         }
+        turn.finish(&match &outcome {
+            Some(Ok(_)) => "ok".to_string(),
+            Some(Err(e)) => e.outcome(),
+            None => "cancelled".to_string(),
+        });
         Ok(match outcome {
             Some(Ok(report)) => report.into_result(),
             Some(Err(e)) => {

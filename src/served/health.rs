@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::agent::{Agent, UsageTotals};
+use crate::agent::{Agent, BudgetStatus, UsageTotals};
 use crate::downstream::ServerHealth;
 use crate::llm::{Preflight, PreflightStatus};
 
@@ -27,6 +27,9 @@ pub struct AgentHealth {
     pub llm: Preflight,
     pub servers: BTreeMap<String, ServerHealth>,
     pub usage: UsageTotals,
+    /// Present when the agent has `budget.usd_per_day`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetStatus>,
 }
 
 pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -> AgentHealth {
@@ -48,6 +51,18 @@ pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -
             "LLM: {}: {}",
             preflight.provider, preflight.message
         ));
+    }
+    let budget = agent.budget();
+    if let Some(b) = &budget {
+        if b.exhausted {
+            problems.push(format!(
+                "budget: spent ${:.4} of ${} per day; calls are refused until {}",
+                b.spent_today_usd, b.usd_per_day, b.resets_at
+            ));
+        }
+        if let Some(problem) = &b.problem {
+            problems.push(format!("budget: {problem}"));
+        }
     }
     let (status, message) = if problems.is_empty() {
         (
@@ -71,5 +86,6 @@ pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -
         llm: preflight.clone(),
         servers,
         usage: agent.usage(),
+        budget,
     }
 }

@@ -5,4 +5,5 @@ pub mod agent_server;
 pub mod health;
 pub mod listen;
 pub mod registry;
+pub mod status_page;
 pub mod turns;

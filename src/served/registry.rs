@@ -182,6 +182,8 @@ pub async fn serve_registry(
     let app = axum::Router::new()
         .route("/agents", get(list_route))
         .route("/health", get(health_route))
+        .route("/metrics", get(metrics_route))
+        .route("/", get(crate::served::status_page::status_page))
         .nest_service("/mcp", mcp)
         .with_state(registry);
     axum::serve(listener, app)
@@ -195,4 +197,31 @@ async fn list_route(State(registry): State<Arc<Registry>>) -> Json<Vec<AgentEntr
 
 async fn health_route(State(registry): State<Arc<Registry>>) -> Json<serde_json::Value> {
     Json(registry.health().await)
+}
+
+/// `GET /metrics`: the state gauges are refreshed from every agent, then all series rendered.
+async fn metrics_route(State(registry): State<Arc<Registry>>) -> impl axum::response::IntoResponse {
+    let metrics = crate::metrics::global();
+    for (entry, rt) in &registry.agents {
+        let preflight_ok =
+            rt.preflight.read().expect("preflight lock").status == crate::llm::PreflightStatus::Ok;
+        let agent = &rt.agent;
+        metrics.set_agent_state(&crate::metrics::AgentState {
+            agent: &entry.name,
+            preflight_ok,
+            servers: agent
+                .servers
+                .iter()
+                .map(|s| (s.name(), s.is_up(), s.reconnects()))
+                .collect(),
+            budget: agent.budget().map(|b| (b.usd_per_day, b.spent_today_usd)),
+        });
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        metrics.render(),
+    )
 }

@@ -121,6 +121,18 @@ pub enum TurnError {
     Store(#[from] StoreError),
 }
 
+impl TurnError {
+    /// The `outcome` label of the turns metric: the agent's error kind, `busy` for a
+    /// conversation another call holds, `store_error` otherwise.
+    pub fn outcome(&self) -> String {
+        match self {
+            TurnError::Agent(e) => e.outcome(),
+            TurnError::Store(StoreError::Busy { .. }) => "busy".to_string(),
+            TurnError::Store(_) => "store_error".to_string(),
+        }
+    }
+}
+
 /// A completed turn as the caller sees it.
 #[derive(Debug, Clone)]
 pub struct TurnReport {
