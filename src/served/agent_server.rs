@@ -21,6 +21,7 @@ use crate::config::InstanceScope;
 use crate::llm::Preflight;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResultContent};
 use crate::served::health::{AgentHealth, agent_health};
+use crate::served::limits::{SessionGate, TurnLimiter};
 
 pub const HEALTH_TOOL: &str = "get_health";
 
@@ -33,11 +34,18 @@ pub struct AgentRuntime {
     pub preflight: RwLock<Preflight>,
     pub preflight_interval: std::time::Duration,
     shared_conversation: Conversation,
+    /// `max_concurrent_turns`, `max_queued_turns`, `turn_timeout_seconds`.
+    pub turns: TurnLimiter,
+    /// `max_sessions` and the idle sweep of sessions that never call.
+    pub sessions: Arc<SessionGate>,
 }
 
 impl AgentRuntime {
     pub fn new(agent: Agent, version: String, preflight: Preflight) -> AgentRuntime {
+        let limits = agent.config.limits;
         AgentRuntime {
+            turns: TurnLimiter::new(&agent.config.name, &limits),
+            sessions: SessionGate::new(&limits),
             agent,
             version,
             preflight: RwLock::new(preflight),
@@ -279,7 +287,27 @@ impl ServerHandler for AgentServer {
             return Ok(CallToolResult::structured(value).into());
         }
         if name == self.runtime.agent.config.tool_name {
-            return Ok(self.call_agent(request.arguments, context).await?.into());
+            if let Some(session) = context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+            {
+                self.runtime.sessions.mark_used(session);
+            }
+            let result = match self
+                .runtime
+                .turns
+                .run(self.call_agent(request.arguments, context))
+                .await
+            {
+                Ok(result) => result?,
+                Err(refusal) => {
+                    tracing::warn!(agent = %self.runtime.name(), "{refusal}");
+                    CallToolResult::error(vec![McpContent::text(refusal.to_string())])
+                }
+            };
+            return Ok(result.into());
         }
         Err(McpError::invalid_params(
             format!(

@@ -3,5 +3,7 @@
 
 pub mod agent_server;
 pub mod health;
+pub mod limits;
 pub mod listen;
+pub mod probes;
 pub mod registry;
