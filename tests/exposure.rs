@@ -7,8 +7,9 @@ mod exposure_support;
 
 use std::time::Duration;
 
+use common::notes_server;
 use exposure_support::{
-    MODEL, ProjectDir, Served, agents, get, http, initialize, mcp_client, notes_server, wait_ready,
+    MODEL, ProjectDir, Served, agents, get, http, initialize, mcp_client, wait_ready,
 };
 use futures::StreamExt;
 use rmcp::model::CallToolRequestParams;

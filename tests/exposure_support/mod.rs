@@ -19,8 +19,6 @@ use crate::common::binary::hermetic_tokio_command;
 pub const MODEL: &str = "bedrock.us.anthropic.claude-sonnet-4-6";
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub use crate::common::notes_server;
-
 pub struct ProjectDir {
     pub dir: tempfile::TempDir,
 }
