@@ -370,3 +370,36 @@ async fn a_public_bind_without_auth_is_refused_and_check_reports_auth() {
     }
     assert!(text.contains("${BROKEN_PORT}"), "{text}");
 }
+
+#[tokio::test]
+async fn exposure_config_mistakes_are_explained_at_their_line() {
+    let agents = "registry_port: 0\nauth:\n  tokns: [\"${PALLAS_TOKEN}\"]\nagents:\n  jarvis:\n    port: 0\n";
+    let project = ProjectDir::new(
+        agents,
+        &format!("default_model: {MODEL}\nbedrock:\n  region: us-east-1\n"),
+    );
+    let (ok, text) = project.run("check", &env()).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("agents.yaml:2: auth: unknown field `tokns`, expected `tokens` or `oauth`"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+
+    let agents = "registry_port: 0\nalowed_origins: [x]\nagents:\n  jarvis:\n    port: 0\n    max_sessions: lots\n    auth: {tokens: [short]}\n";
+    let project = ProjectDir::new(
+        agents,
+        &format!("default_model: {MODEL}\nbedrock:\n  region: us-east-1\n"),
+    );
+    let (ok, text) = project.run("check", &[]).await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("alowed_origins") && text.contains("allowed_origins"),
+        "did you mean: {text}"
+    );
+    assert!(
+        text.contains("agents.jarvis.max_sessions: 'lots' is not a whole number of at least 1"),
+        "{text}"
+    );
+    assert!(text.contains("tokens[0] has 5 characters"), "{text}");
+}
