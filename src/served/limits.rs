@@ -142,8 +142,21 @@ pub async fn gate_sessions(
     request: Request,
     next: Next,
 ) -> Response {
-    let opens_session =
-        request.method() == Method::POST && !request.headers().contains_key(SESSION_HEADER);
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    // An unknown session is refused before rmcp reads the body (rmcp would read it first).
+    if let Some(id) = &session
+        && !gate.manager.sessions.read().await.contains_key(id.as_str())
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            "Not Found: session not found or expired; send initialize again\n",
+        )
+            .into_response();
+    }
+    let opens_session = request.method() == Method::POST && session.is_none();
     if opens_session && gate.open_sessions().await >= gate.max_sessions {
         tracing::warn!(
             max = gate.max_sessions,
