@@ -230,6 +230,22 @@ async fn bodies_are_limited_before_they_are_read() {
                 .unwrap();
         assert_eq!(too_large.status(), 413, "{url}");
     }
+    // An unknown session is refused before its (never-ending) body is read.
+    let unknown = tokio::time::timeout(
+        Duration::from_secs(10),
+        http()
+            .post(format!("{jarvis}/mcp"))
+            .bearer_auth(TOKEN)
+            .header("mcp-session-id", "no-such-session")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(endless())
+            .send(),
+    )
+    .await
+    .expect("answered without reading the body")
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
     // The registry's small limit: 2 MiB is refused even with a token.
     let two_mib = http()
         .post(served.registry_url("/mcp"))
