@@ -1,4 +1,4 @@
-//! `pallas serve | check | models | simulate`.
+//! `pallas serve | check | models | conversations | simulate`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +31,10 @@ enum Command {
         /// Run against the built-in Bedrock simulator (offline, dummy credentials).
         #[arg(long)]
         simulate: bool,
+        /// With --simulate: how long the simulated model takes, e.g.
+        /// `first_token=800ms,tokens_per_second=60,jitter=200ms` (default: no delay).
+        #[arg(long, value_name = "PROFILE", requires = "simulate")]
+        simulate_latency: Option<pallas_simulator::LatencyProfile>,
     },
     /// Validate the configuration and run the LLM preflight; non-zero exit on any error.
     Check {
@@ -57,17 +61,30 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// List, show or delete stored conversations (the store `conversations:` names).
+    Conversations {
+        #[arg(long, default_value = "agents.yaml", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: crate::conversations_cli::ConversationsCommand,
+    },
     /// Run the Bedrock simulator on its own.
     Simulate {
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// How long the simulated model takes, e.g.
+        /// `first_token=800ms,tokens_per_second=60,jitter=200ms` (default: no delay).
+        #[arg(long, value_name = "PROFILE", default_value = "")]
+        latency: pallas_simulator::LatencyProfile,
     },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let project = match &cli.command {
-        Command::Serve { config, .. } | Command::Check { config } => match load(config) {
+        Command::Serve { config, .. }
+        | Command::Check { config }
+        | Command::Conversations { config, .. } => match load(config) {
             Ok(p) => Some(p),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -107,8 +124,24 @@ pub fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match (cli.command, project) {
-            (Command::Serve { simulate, .. }, Some(project)) => serve(project, simulate).await,
+            (
+                Command::Serve {
+                    simulate,
+                    simulate_latency,
+                    ..
+                },
+                Some(project),
+            ) => {
+                serve(
+                    project,
+                    simulate.then(|| simulate_latency.unwrap_or_default()),
+                )
+                .await
+            }
             (Command::Check { .. }, Some(project)) => crate::check::run(&project).await,
+            (Command::Conversations { command, .. }, Some(project)) => {
+                crate::conversations_cli::run(&project, command).await
+            }
             (
                 Command::Models {
                     region,
@@ -125,13 +158,15 @@ pub fn main() -> ExitCode {
                 }
                 models(&settings, &provider, refresh, json).await
             }
-            (Command::Simulate { port }, _) => match pallas_simulator::run_standalone(port).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: simulator: {e}");
-                    ExitCode::FAILURE
+            (Command::Simulate { port, latency }, _) => {
+                match pallas_simulator::run_standalone(port, latency).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: simulator: {e}");
+                        ExitCode::FAILURE
+                    }
                 }
-            },
+            }
             _ => unreachable!("serve and check always load a project"),
         }
     })
@@ -161,14 +196,16 @@ fn init_tracing(logger_level: Option<&str>) {
         .try_init();
 }
 
-async fn serve(project: Project, simulate: bool) -> ExitCode {
+/// `simulate`: the built-in simulator's latency profile, when `--simulate` was given.
+async fn serve(project: Project, simulate: Option<pallas_simulator::LatencyProfile>) -> ExitCode {
     for w in &project.warnings {
         tracing::warn!("{w}");
     }
     let mut overrides = ProviderOverrides::default();
-    let simulator = if simulate {
+    let simulator = if let Some(latency) = simulate {
         match Simulator::start(([127, 0, 0, 1], 0).into()).await {
             Ok(sim) => {
+                sim.set_latency_profile(latency);
                 tracing::info!("Bedrock simulator at {}", sim.endpoint_url());
                 overrides = simulator_overrides(&sim);
                 Some(sim)

@@ -20,6 +20,8 @@ use crate::llm::ProviderOverrides;
 use crate::served::agent_server::AgentRuntime;
 use crate::served::listen::{Exposure, allowed_hosts, serve_agent};
 use crate::served::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
+use crate::served::turns::TurnStore;
+use crate::store::{Conversations, spawn_sweeper, sweep_interval};
 
 /// How long a graceful shutdown may take before listeners are abandoned.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -48,6 +50,14 @@ pub enum FleetError {
         file: String,
         #[source]
         source: crate::auth::AuthConfigError,
+    },
+    /// The `conversations:` store could not be opened; nothing is served without it, since
+    /// answers given without storing them would be forgotten.
+    #[error("{file}: conversations: {source}")]
+    Store {
+        file: String,
+        #[source]
+        source: crate::store::StoreError,
     },
 }
 
@@ -102,6 +112,8 @@ pub struct Fleet {
     pub agents: Vec<RunningAgent>,
     pub failed: Vec<FailedAgent>,
     pub pool: ServerPool,
+    /// The conversation store every agent of this fleet shares.
+    pub conversations: Conversations,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -130,6 +142,22 @@ impl Fleet {
             .build()
             .unwrap_or_default();
         let shutdown = CancellationToken::new();
+        // Opened first: a store that cannot be opened stops the start before anything listens.
+        let conversations = Conversations::open(&project.conversations, &project.root)
+            .await
+            .map_err(|source| FleetError::Store {
+                file: project.agents_file.display().to_string(),
+                source,
+            })?;
+        tracing::info!(store = %conversations.describe(), "conversation store open");
+        let turn_store = TurnStore::new(conversations.clone(), project.conversations.busy_timeout);
+        let ttl = project.conversations.ttl;
+        spawn_sweeper(
+            conversations.clone(),
+            ttl,
+            sweep_interval(ttl),
+            shutdown.child_token(),
+        );
         let used: BTreeSet<&String> = project.agents.iter().flat_map(|a| &a.servers).collect();
         let pool = ServerPool::start(
             project
@@ -156,7 +184,7 @@ impl Fleet {
             project
                 .agents
                 .iter()
-                .map(|config| prepare_agent(project, config, &pool, overrides)),
+                .map(|config| prepare_agent(project, config, &pool, overrides, &turn_store)),
         )
         .await;
 
@@ -262,6 +290,7 @@ impl Fleet {
             agents,
             failed,
             pool,
+            conversations,
             shutdown,
             tasks,
         })
@@ -294,6 +323,7 @@ async fn prepare_agent(
     config: &AgentConfig,
     pool: &ServerPool,
     overrides: &ProviderOverrides,
+    turns: &TurnStore,
 ) -> Result<Arc<AgentRuntime>, Diagnostic> {
     let AssembledAgent { plan, llm } = assemble_agent(project, config, overrides).await?;
     let preflight = llm.preflight().await;
@@ -304,7 +334,8 @@ async fn prepare_agent(
     let agent = Agent::new(plan.config, plan.capabilities, llm, servers);
     Ok(Arc::new(
         AgentRuntime::new(agent, project.version.clone(), preflight)
-            .with_preflight_interval(project.settings.health.preflight_interval),
+            .with_preflight_interval(project.settings.health.preflight_interval)
+            .with_turns(turns.clone()),
     ))
 }
 

@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod conversations_cli;
 pub mod downstream;
 pub mod fleet;
 pub mod http_guard;

@@ -351,6 +351,48 @@ async fn latency_delays_calls() {
     assert!(out.metrics().unwrap().latency_ms() >= 150);
 }
 
+/// A latency profile: the first streamed text arrives after the time to first token, the
+/// rest at the token rate; measured through the SDK's own event-stream decoder.
+#[tokio::test]
+async fn a_latency_profile_delays_the_first_token_and_paces_the_stream() {
+    use aws_sdk_bedrockruntime::types::ConverseStreamOutput as Event;
+    let sim = start().await;
+    let client = client(&sim, 1);
+    sim.set_latency_profile("first_token=300ms,tokens_per_second=40".parse().unwrap());
+    let started = std::time::Instant::now();
+    let mut stream = client
+        .converse_stream()
+        .model_id(MODEL)
+        .messages(user_text("pace me please"))
+        .send()
+        .await
+        .unwrap()
+        .stream;
+    let (mut first_text, mut text) = (None, String::new());
+    while let Some(event) = tokio::time::timeout(TIMEOUT, stream.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        if let Event::ContentBlockDelta(d) = event
+            && let Some(aws_sdk_bedrockruntime::types::ContentBlockDelta::Text(t)) = d.delta()
+        {
+            first_text.get_or_insert_with(|| started.elapsed());
+            text.push_str(t);
+        }
+    }
+    let total = started.elapsed();
+    let first_text = first_text.expect("streamed text");
+    assert!(first_text >= Duration::from_millis(300), "{first_text:?}");
+    // Every character of the reply costs 1/160 s at 40 tokens/s (4 characters a token).
+    let generation = Duration::from_secs_f64(text.len() as f64 / 160.0);
+    assert!(
+        total >= Duration::from_millis(300) + generation.mul_f64(0.8),
+        "{total:?} for {text:?}"
+    );
+    sim.shutdown();
+}
+
 async fn stops_listening(addr: std::net::SocketAddr) -> bool {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(addr).await.is_err() {

@@ -4,7 +4,33 @@
 
 use std::collections::HashSet;
 
+use super::window::Calibration;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResult, ToolResultContent};
+use crate::store::Summary;
+
+/// One conversation as the agent loop keeps it: every message (the model may be sent only
+/// the newest of them, see `window.rs`) and, with `history: {strategy: summarize}`, the
+/// summary standing for the oldest ones. `messages` and `summary` are what a store persists
+/// ([`crate::store::StoredConversation`] has both).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub messages: Vec<Message>,
+    pub summary: Option<Summary>,
+    /// How the provider's token counts compared with the estimate on the last call; not
+    /// stored (after a restart the character estimate alone is used until the next call).
+    pub calibration: Option<Calibration>,
+}
+
+impl History {
+    /// A stored conversation's history.
+    pub fn new(messages: Vec<Message>, summary: Option<Summary>) -> History {
+        History {
+            messages,
+            summary,
+            calibration: None,
+        }
+    }
+}
 
 pub fn repair(history: &mut Vec<Message>) {
     drop_blank_blocks(history);

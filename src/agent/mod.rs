@@ -1,9 +1,12 @@
 //! The tool-use loop: ask the model, run the tools it asks for (in parallel), feed the
 //! results back, until it ends its turn or `max_iterations` is reached.
 
+mod context;
 mod history;
 pub mod media;
+mod summary;
 pub mod tools;
+pub mod window;
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +22,9 @@ use crate::llm::events::emit;
 pub use crate::llm::{AgentEvent, EventSink};
 use crate::llm::{LlmError, LlmProvider};
 use crate::model::ModelCapabilities;
+pub use history::History;
 use tools::Toolbox;
+use window::Calibration;
 
 /// One agent: its model, its downstream servers and its running usage totals.
 pub struct Agent {
@@ -36,6 +41,10 @@ pub struct UsageTotals {
     pub tool_calls: u64,
     #[serde(flatten)]
     pub tokens: Usage,
+    /// Model calls sent with the oldest turns of the conversation left out (context window).
+    pub history_trimmed: u64,
+    /// Summaries of left-out turns computed (`history: {strategy: summarize}`).
+    pub history_summarized: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +60,28 @@ pub enum AgentError {
 
 /// The shared conversation for one scope (a session, everyone, or one request). The async
 /// mutex queues concurrent calls in arrival order instead of interleaving their turns.
-pub type Conversation = Arc<tokio::sync::Mutex<Vec<Message>>>;
+pub type Conversation = Arc<tokio::sync::Mutex<History>>;
+
+/// One completed turn, as the served side stores and reports it.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub answer: String,
+    /// The turn's messages in order: the caller's, tool calls and results, the answer.
+    pub new_messages: Vec<Message>,
+    /// A summary of left-out turns computed during this turn, to store with it.
+    pub summary: Option<crate::store::Summary>,
+    /// Why the last model call of the turn stopped.
+    pub stop_reason: StopReason,
+    /// This turn's tokens and model/tool calls (the agent's totals keep growing as well).
+    pub usage: UsageTotals,
+}
+
+/// What one turn used, collected as it runs.
+#[derive(Debug, Default)]
+struct TurnStats {
+    usage: UsageTotals,
+    stop_reason: Option<StopReason>,
+}
 
 impl Agent {
     pub fn new(
@@ -84,22 +114,70 @@ impl Agent {
     ) -> Result<String, AgentError> {
         let mut history = conversation.lock().await;
         let mut working = history.clone();
-        working.push(message);
-        let answer = self.run_turn(&mut working, events).await?;
+        let answer = self.run(&mut working, message, events).await?;
         *history = working;
         Ok(answer)
     }
 
+    /// Runs one user message on top of a stored conversation's `history` and returns the
+    /// turn; the caller stores [`TurnOutcome::new_messages`] (and a new summary) only when it
+    /// keeps the turn, so a failed turn changes nothing.
+    pub async fn run_on(
+        &self,
+        history: History,
+        message: Message,
+        events: Option<&EventSink>,
+    ) -> Result<TurnOutcome, AgentError> {
+        let mut working = history;
+        let start = working.messages.len();
+        let summary_before = working.summary.clone();
+        working.messages.push(message);
+        let mut stats = TurnStats::default();
+        let answer = self.run_turn(&mut working, events, &mut stats).await?;
+        let len = working.messages.len();
+        Ok(TurnOutcome {
+            answer,
+            new_messages: working.messages.split_off(start.min(len)),
+            summary: working
+                .summary
+                .filter(|s| Some(s) != summary_before.as_ref()),
+            stop_reason: stats.stop_reason.unwrap_or(StopReason::EndTurn),
+            usage: stats.usage,
+        })
+    }
+
+    /// Runs one user message to a final answer on `history`, appending the turn's messages
+    /// (and replacing its summary when a new one was computed). On an error `history` may hold
+    /// part of the turn: callers that keep it pass a copy (as [`Agent::send`] does) or persist
+    /// only after success.
+    pub async fn run(
+        &self,
+        history: &mut History,
+        message: Message,
+        events: Option<&EventSink>,
+    ) -> Result<String, AgentError> {
+        history.messages.push(message);
+        self.run_turn(history, events, &mut TurnStats::default())
+            .await
+    }
+
     async fn run_turn(
         &self,
-        history: &mut Vec<Message>,
+        history: &mut History,
         events: Option<&EventSink>,
+        turn: &mut TurnStats,
     ) -> Result<String, AgentError> {
         let max = self.config.max_iterations;
         let mut answer = String::new();
         for iteration in 1..=max {
             let toolbox = Toolbox::collect(&self.servers).await;
-            history::repair(history);
+            history::repair(&mut history.messages);
+            let max_tokens = self
+                .config
+                .options
+                .max_tokens
+                .unwrap_or(self.capabilities.max_output_tokens);
+            let window = self.window(history, &toolbox.specs, max_tokens).await;
             emit(
                 events,
                 AgentEvent::ModelCall {
@@ -110,13 +188,9 @@ impl Agent {
             );
             let request = Request {
                 system: self.config.instruction.clone(),
-                messages: history.clone(),
+                messages: window.messages,
                 tools: toolbox.specs.clone(),
-                max_tokens: self
-                    .config
-                    .options
-                    .max_tokens
-                    .unwrap_or(self.capabilities.max_output_tokens),
+                max_tokens,
                 options: generation_options(&self.config.options, iteration),
             };
             let started = std::time::Instant::now();
@@ -141,12 +215,19 @@ impl Agent {
                 "model call"
             );
             self.add_usage(response.usage, 1, 0);
+            turn.usage.tokens += response.usage;
+            turn.usage.model_calls += 1;
+            turn.stop_reason = Some(response.stop_reason);
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
             let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {
                 answer = text;
             }
-            history.push(response.message);
+            let estimated = window.raw_tokens + window::message_tokens(&response.message);
+            history.messages.push(response.message);
+            history.calibration =
+                Calibration::measure(&response.usage, estimated, history.messages.len())
+                    .or(history.calibration);
             if calls.is_empty() {
                 return Ok(finish(answer, response.stop_reason));
             }
@@ -159,13 +240,14 @@ impl Agent {
                 );
             }
             self.add_usage(Usage::default(), 0, calls.len() as u64);
+            turn.usage.tool_calls += calls.len() as u64;
             let support = self.media_support();
             let results: Vec<ToolResult> =
                 join_all(calls.iter().map(|call| toolbox.run(call, support))).await;
             for r in results.iter().filter(|r| r.is_error) {
                 tracing::info!(agent = %self.config.name, tool_use_id = %r.tool_use_id, "tool returned an error result");
             }
-            history.push(Message {
+            history.messages.push(Message {
                 role: Role::User,
                 content: results.into_iter().map(ContentBlock::ToolResult).collect(),
             });

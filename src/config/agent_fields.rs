@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml::Value;
 
+use super::agent_history::{self, HistoryOptions};
 use super::agent_options::{self, AgentOptions};
 use super::agents::{AgentsContext, DEFAULT_INSTRUCTION, DEFAULT_TOOL_NAME, RESERVED_TOOL_NAME};
 use super::diagnostic::Diagnostic;
@@ -79,6 +80,7 @@ impl AgentBuilder<'_, '_> {
         let options = self.options();
         let auth = self.auth();
         let limits = self.limits();
+        let history = self.history();
 
         let config = (|| {
             Some(AgentConfig {
@@ -97,6 +99,7 @@ impl AgentBuilder<'_, '_> {
                 options,
                 auth: auth?,
                 limits,
+                history: history?,
             })
         })();
         Built { config, port }
@@ -369,6 +372,20 @@ impl AgentBuilder<'_, '_> {
         super::exposure::read_limits(fields, &mut |field, problem, fix| {
             self.problem(field, &problem, fix)
         })
+    }
+
+    fn history(&mut self) -> Option<HistoryOptions> {
+        let Some(value) = &self.raw.history else {
+            return Some(HistoryOptions::default());
+        };
+        let path = self.path("history");
+        match agent_history::read(value, self.loc, &path, self.warnings) {
+            Ok(history) => Some(history),
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
     }
 
     fn instance_scope(&mut self) -> Option<InstanceScope> {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use super::agents::{AgentsContext, build_agents};
+use super::conversations::read_conversations;
 use super::diagnostic::{Diagnostic, Severity};
 use super::env::parse_dotenv;
 use super::error::ConfigError;
@@ -128,6 +129,7 @@ pub fn load_project_with_env(
             "see docs/exposing.md#origin-and-host",
         ));
     }
+    let conversations = read_conversations(raw.conversations.as_ref(), &loc)?;
     let agents = match &raw.agents {
         Some(Value::Mapping(agents)) => agents,
         None | Some(Value::Null) => {
@@ -190,6 +192,7 @@ pub fn load_project_with_env(
             .collect(),
         diagnostics,
         dotenv,
+        conversations,
     })
 }
 

@@ -17,10 +17,12 @@
 //! module does not depend on `llm`.
 
 mod agent_fields;
+mod agent_history;
 mod agent_options;
 mod agents;
 mod bedrock_connection;
 mod bedrock_options;
+mod conversations;
 mod diagnostic;
 mod env;
 mod error;
@@ -38,6 +40,7 @@ mod source;
 mod types;
 mod value;
 
+pub use agent_history::{HistoryOptions, HistoryStrategy};
 pub use agent_options::AgentOptions;
 pub use agents::{DEFAULT_INSTRUCTION, RESERVED_TOOL_NAME};
 pub use bedrock_options::{

@@ -27,6 +27,8 @@ pub struct RawProject {
     pub allowed_hosts: Option<Value>,
     /// Browser origins allowed to call (default none).
     pub allowed_origins: Option<Value>,
+    /// Where conversations are stored (read by `conversations.rs`).
+    pub conversations: Option<Value>,
 }
 
 /// Agent keys fast-agent reads (AgentCard fields) that Pallas does not: accepted silently.
@@ -77,6 +79,8 @@ pub struct RawAgent {
     pub max_queued_turns: Option<Value>,
     pub turn_timeout_seconds: Option<Value>,
     pub session_idle_seconds: Option<Value>,
+    /// `{strategy: truncate | summarize}`, read by `agent_history.rs`.
+    pub history: Option<Value>,
 }
 
 /// A value read as `T` when it fits, with what was written kept for messages.
@@ -208,6 +212,6 @@ mod tests {
     fn the_struct_is_the_key_list() {
         let keys = fields_of::<RawAgent>();
         assert!(keys.contains(&"port") && keys.contains(&"show_reasoning"));
-        assert_eq!(keys.len(), 25);
+        assert_eq!(keys.len(), 26);
     }
 }

@@ -41,6 +41,8 @@ pub struct Project {
     /// Variables from `.env` that the process environment does not already set. The CLI
     /// exports them before starting the runtime, so the AWS SDK sees them too.
     pub dotenv: BTreeMap<String, String>,
+    /// The `conversations:` section: which store keeps conversations, and for how long.
+    pub conversations: crate::store::ConversationsConfig,
 }
 
 /// One invalid agent entry, with a message naming file, line, field and fix.
@@ -88,6 +90,8 @@ pub struct AgentConfig {
     pub instance_scope: InstanceScope,
     /// Request parameters (`tool_choice`, `temperature`, `streaming`, …).
     pub options: super::agent_options::AgentOptions,
+    /// What happens to turns that no longer fit the context window (`history:`).
+    pub history: super::agent_history::HistoryOptions,
     /// Where the model spec is written (the agent's `model`, or `default_model`), so checks
     /// made after loading (provider rules, reasoning) can still point at the line.
     pub model_at: FieldLocation,

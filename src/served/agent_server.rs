@@ -8,20 +8,20 @@ use rmcp::handler::server::ServerHandler;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as McpContent,
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptMessage,
-    Role as McpRole, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, Prompt, PromptArgument,
+    PromptMessage, Role as McpRole, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::media;
-use crate::agent::{Agent, AgentEvent, Conversation};
-use crate::config::InstanceScope;
+use crate::agent::{Agent, AgentEvent};
 use crate::llm::Preflight;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResultContent};
 use crate::served::health::{AgentHealth, agent_health};
 use crate::served::limits::{SessionGate, TurnLimiter};
+use crate::served::turns::{self, Target, TurnStore};
 
 pub const HEALTH_TOOL: &str = "get_health";
 
@@ -33,9 +33,10 @@ pub struct AgentRuntime {
     /// refreshed every `preflight_interval` and on `get_health {"refresh": true}`.
     pub preflight: RwLock<Preflight>,
     pub preflight_interval: std::time::Duration,
-    shared_conversation: Conversation,
+    /// Where this agent's conversations are kept (one store for the whole fleet).
+    pub turns: TurnStore,
     /// `max_concurrent_turns`, `max_queued_turns`, `turn_timeout_seconds`.
-    pub turns: TurnLimiter,
+    pub turn_limits: TurnLimiter,
     /// `max_sessions` and the idle sweep of sessions that never call.
     pub sessions: Arc<SessionGate>,
 }
@@ -44,14 +45,20 @@ impl AgentRuntime {
     pub fn new(agent: Agent, version: String, preflight: Preflight) -> AgentRuntime {
         let limits = agent.config.limits;
         AgentRuntime {
-            turns: TurnLimiter::new(&agent.config.name, &limits),
+            turn_limits: TurnLimiter::new(&agent.config.name, &limits),
             sessions: SessionGate::new(&limits),
             agent,
             version,
             preflight: RwLock::new(preflight),
             preflight_interval: crate::config::DEFAULT_PREFLIGHT_INTERVAL,
-            shared_conversation: Conversation::default(),
+            turns: TurnStore::in_memory(),
         }
+    }
+
+    /// Keeps conversations in `turns` (the fleet's store) instead of process memory.
+    pub fn with_turns(mut self, turns: TurnStore) -> AgentRuntime {
+        self.turns = turns;
+        self
     }
 
     pub fn with_preflight_interval(mut self, interval: std::time::Duration) -> AgentRuntime {
@@ -97,33 +104,35 @@ impl AgentRuntime {
     }
 }
 
-/// One instance per MCP session (rmcp calls the factory per session), which is what makes
-/// `instance_scope: connection` a per-session history.
+/// One instance per MCP session (rmcp calls the factory per session, and per request for
+/// clients without a session), which is what makes `instance_scope: connection` a
+/// per-session conversation.
 #[derive(Clone)]
 pub struct AgentServer {
     runtime: Arc<AgentRuntime>,
-    session_conversation: Conversation,
+    /// The id this session's conversation is stored under.
+    session_conversation: String,
 }
 
 impl AgentServer {
     pub fn new(runtime: Arc<AgentRuntime>) -> AgentServer {
         AgentServer {
             runtime,
-            session_conversation: Conversation::default(),
+            session_conversation: turns::new_session_id(),
         }
     }
 
-    fn conversation(&self) -> Conversation {
-        match self.runtime.agent.config.instance_scope {
-            InstanceScope::Shared => self.runtime.shared_conversation.clone(),
-            InstanceScope::Connection => self.session_conversation.clone(),
-            InstanceScope::Request => Conversation::default(),
-        }
+    fn target(&self, given: Option<String>) -> Target {
+        turns::resolve(
+            given,
+            self.runtime.agent.config.instance_scope,
+            &self.session_conversation,
+        )
     }
 
+    /// Offered under every scope: with `instance_scope: request` it needs a `conversation`.
     fn history_prompt_name(&self) -> Option<String> {
-        (self.runtime.agent.config.instance_scope != InstanceScope::Request)
-            .then(|| format!("{}_history", self.runtime.name()))
+        Some(format!("{}_history", self.runtime.name()))
     }
 
     fn tools(&self) -> Vec<Tool> {
@@ -133,9 +142,12 @@ impl AgentServer {
             "properties": {
                 "message": {"type": "string", "description": format!("The message for {}", config.title)},
                 "attachments": media::attachments_schema(self.runtime.agent.llm.limits())
-            },
-            "required": ["message"]
+            }
         });
+        let mut send_schema = as_object(send_schema);
+        if let Some(Value::Object(properties)) = send_schema.get_mut("properties") {
+            properties.extend(turns::input_properties().map(|(k, v)| (k.to_string(), v)));
+        }
         let health_schema = json!({
             "type": "object",
             "properties": {
@@ -145,13 +157,15 @@ impl AgentServer {
                 }
             }
         });
+        let mut agent_tool = Tool::new(
+            config.tool_name.clone(),
+            config.description.clone(),
+            send_schema,
+        )
+        .with_title(config.title.clone());
+        agent_tool.output_schema = Some(Arc::new(turns::output_schema()));
         vec![
-            Tool::new(
-                config.tool_name.clone(),
-                config.description.clone(),
-                as_object(send_schema),
-            )
-            .with_title(config.title.clone()),
+            agent_tool,
             Tool::new(
                 HEALTH_TOOL,
                 format!(
@@ -168,10 +182,19 @@ impl AgentServer {
         arguments: Option<serde_json::Map<String, Value>>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        let given = turns::conversation_argument(arguments.as_ref())?;
         let message = arguments
             .as_ref()
             .and_then(|a| a.get("message"))
-            .and_then(Value::as_str)
+            .and_then(Value::as_str);
+        let ending = arguments
+            .as_ref()
+            .and_then(|a| a.get("end_conversation"))
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        if ending {
+            return self.end_conversation(given, message.is_some()).await;
+        }
+        let message = message
             .ok_or_else(|| {
                 McpError::invalid_params(
                     "missing required argument 'message' (a string with the request for the agent)",
@@ -210,9 +233,10 @@ impl AgentServer {
             }
             None => (None, None),
         };
-        let conversation = self.conversation();
+        let target = self.target(given);
+        // Dropping the turn (the caller cancelled) releases the conversation unchanged.
         let outcome = tokio::select! {
-            r = agent.send(&conversation, message, progress_tx.as_ref()) => Some(r),
+            r = turns::run_turn(agent, &self.runtime.turns, &target, message, progress_tx.as_ref()) => Some(r),
             _ = context.ct.cancelled() => None,
         };
         drop(progress_tx);
@@ -221,13 +245,37 @@ impl AgentServer {
             let _ = f.await;
         }
         Ok(match outcome {
-            Some(Ok(answer)) => CallToolResult::success(vec![McpContent::text(answer)]),
+            Some(Ok(report)) => report.into_result(),
             Some(Err(e)) => {
                 tracing::warn!(agent = %self.runtime.name(), "{e}");
                 CallToolResult::error(vec![McpContent::text(e.to_string())])
             }
             None => CallToolResult::error(vec![McpContent::text("cancelled by the caller")]),
         })
+    }
+
+    /// `{"conversation": ID, "end_conversation": true}`: deletes that conversation.
+    async fn end_conversation(
+        &self,
+        given: Option<String>,
+        with_message: bool,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(id) = given else {
+            return Err(McpError::invalid_params(
+                "end_conversation needs the id of the conversation to end in 'conversation'",
+                None,
+            ));
+        };
+        if with_message {
+            return Err(McpError::invalid_params(
+                "end_conversation takes no 'message': send the last message first, then end the conversation in a separate call",
+                None,
+            ));
+        }
+        match turns::end(&self.runtime.turns, self.runtime.name(), &id).await {
+            Ok(existed) => Ok(turns::ended_result(&id, existed)),
+            Err(e) => Ok(CallToolResult::error(vec![McpContent::text(e.to_string())])),
+        }
     }
 }
 
@@ -297,7 +345,7 @@ impl ServerHandler for AgentServer {
             }
             let result = match self
                 .runtime
-                .turns
+                .turn_limits
                 .run(self.call_agent(request.arguments, context))
                 .await
             {
@@ -326,13 +374,19 @@ impl ServerHandler for AgentServer {
         let prompts = self
             .history_prompt_name()
             .map(|name| {
+                let mut argument = PromptArgument::new("conversation");
+                argument.description = Some(
+                    "The conversation id (from an answer's structuredContent); default: this agent's conversation for this caller"
+                        .into(),
+                );
+                argument.required = Some(false);
                 vec![Prompt::new(
                     name,
                     Some(format!(
                         "The conversation with {} so far",
                         self.runtime.agent.config.title
                     )),
-                    None,
+                    Some(vec![argument]),
                 )]
             })
             .unwrap_or_default();
@@ -350,7 +404,16 @@ impl ServerHandler for AgentServer {
                 None,
             ));
         }
-        let history = self.conversation().lock().await.clone();
+        let given = turns::conversation_argument(request.arguments.as_ref())?;
+        let Target::Stored(id) = self.target(given) else {
+            return Err(McpError::invalid_params(
+                "this agent has instance_scope: request and keeps no conversation of its own; pass the 'conversation' argument with a conversation id",
+                None,
+            ));
+        };
+        let history = turns::history(&self.runtime.turns, self.runtime.name(), &id)
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
         let messages = history.iter().filter_map(prompt_message).collect();
         Ok(GetPromptResult::new(messages).into())
     }

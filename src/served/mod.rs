@@ -7,3 +7,4 @@ pub mod limits;
 pub mod listen;
 pub mod probes;
 pub mod registry;
+pub mod turns;

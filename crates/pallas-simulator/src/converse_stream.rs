@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::errors::ApiError;
 use super::server::{SimState, TurnOutcome, json_response, lock, model_turn};
+use super::timing::LatencyProfile;
 use super::{StreamException, StreamScript};
 
 /// Words per text delta.
@@ -58,7 +59,8 @@ pub(crate) async fn respond(
         // After messageStart and the first text delta, like a model failing mid-answer.
         script.fail_at = Some((2, StreamException::ModelStreamError));
     }
-    let frames = frames(events(turn, latency_ms), &script);
+    let profile = *lock(&state.latency);
+    let frames = frames(events(turn, latency_ms), &script, &profile);
     let shutdown = state.shutdown.clone();
     let stream = futures::stream::iter(frames)
         .then(move |(delay, bytes)| {
@@ -226,14 +228,25 @@ fn exception_frame(exception: StreamException) -> Bytes {
     ))
 }
 
-/// Encoded frames with the delay to wait before each.
+/// Encoded frames with the delay to wait before each: a scripted pause, or the time the
+/// profile takes to generate a delta's text.
 fn frames(
     events: Vec<(&'static str, Value)>,
     script: &StreamScript,
+    profile: &LatencyProfile,
 ) -> Vec<(Option<Duration>, Bytes)> {
     let mut out = Vec::with_capacity(events.len());
     for (n, (event_type, payload)) in events.iter().enumerate() {
-        let delay = script.pause.and_then(|(at, d)| (at == n).then_some(d));
+        let generated = payload
+            .pointer("/delta/text")
+            .or_else(|| payload.pointer("/delta/reasoningContent/text"))
+            .and_then(Value::as_str)
+            .map(|t| profile.generation_time(t))
+            .filter(|d| !d.is_zero());
+        let delay = script
+            .pause
+            .and_then(|(at, d)| (at == n).then_some(d))
+            .or(generated);
         if let Some((at, exception)) = script.fail_at
             && at == n
         {
@@ -279,6 +292,7 @@ mod tests {
                 pause: None,
                 fail_at: Some((3, StreamException::ModelStreamError)),
             },
+            &LatencyProfile::default(),
         );
         assert_eq!(frames.len(), 4);
         let last = read_message_from(frames[3].1.clone()).unwrap();
@@ -291,6 +305,38 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<Value>(first.payload()).unwrap(),
             json!({"role": "assistant"})
+        );
+    }
+
+    #[test]
+    fn a_token_rate_paces_the_text_deltas_only() {
+        let turn = TurnOutcome {
+            content: vec![
+                json!({"text": "one two three four five six"}),
+                json!({"toolUse": {"toolUseId": "t1", "name": "a", "input": {"x": 1}}}),
+            ],
+            stop_reason: "tool_use".into(),
+            usage: Default::default(),
+            trace: None,
+        };
+        let profile = LatencyProfile {
+            tokens_per_second: Some(10.0),
+            ..LatencyProfile::default()
+        };
+        let evs = events(turn, 0);
+        let delays: Vec<(bool, Option<Duration>)> =
+            frames(evs.clone(), &StreamScript::default(), &profile)
+                .into_iter()
+                .zip(&evs)
+                .map(|((d, _), (_, p))| (p.pointer("/delta/text").is_some(), d))
+                .collect();
+        for (is_text, delay) in &delays {
+            assert_eq!(delay.is_some(), *is_text, "{delays:?}");
+        }
+        // "one two three " is 14 characters ≈ 4 tokens ≈ 0.4 s at 10 tokens/s.
+        assert_eq!(
+            delays.iter().find_map(|(_, d)| *d),
+            Some(Duration::from_millis(400))
         );
     }
 }

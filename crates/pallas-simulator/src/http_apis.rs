@@ -151,12 +151,10 @@ async fn receive(state: &SimState, request: Request, operation: &str) -> Incomin
                 .map(super::server::percent_decode)
         })
         .unwrap_or_default();
-    state.record(RecordedRequest::new(
-        &parts,
-        operation,
-        model_id,
-        body.clone(),
-    ));
+    state.record(
+        RecordedRequest::new(&parts, operation, model_id, body.clone()),
+        bytes.len(),
+    );
     tracing::debug!(path = %parts.uri.path(), operation, "simulator request");
     Incoming {
         headers: parts.headers,
@@ -251,12 +249,8 @@ pub(crate) async fn run_model(
     state: &SimState,
     converse_body: &Value,
 ) -> Result<Answer, (StatusCode, String)> {
-    let latency = *lock(&state.latency);
-    if !latency.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(latency) => {}
-            _ = state.shutdown.cancelled() => return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down".into())),
-        }
+    if !state.wait_for_first_token().await {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()));
     }
     if let Some(injected) = lock(&state.errors).pop_front() {
         let e = ApiError::from(injected);
@@ -355,7 +349,7 @@ async fn get_model(State(state): State<Arc<SimState>>, request: Request) -> Resp
 
 /// The configured latency, for the catalogue routes (so probes can be made to time out).
 async fn delay(state: &SimState) {
-    let latency = *lock(&state.latency);
+    let latency = lock(&state.latency).first_token;
     if !latency.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(latency) => {}

@@ -29,6 +29,7 @@ mod openai_api;
 mod reasoning;
 mod scripted_model;
 mod server;
+mod timing;
 mod usage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 pub use http_apis::DEFAULT_MODELS;
 use server::{SimState, lock};
+pub use timing::{LatencyParseError, LatencyProfile};
 
 /// A request as the simulator received it.
 #[derive(Debug, Clone)]
@@ -239,7 +241,13 @@ impl Simulator {
 
     /// Delay added to every Converse call (zero disables it).
     pub fn set_latency(&self, d: Duration) {
-        *lock(&self.inner.state.latency) = d;
+        *lock(&self.inner.state.latency) = LatencyProfile::fixed(d);
+    }
+
+    /// How long every model call takes from now on: time to first token, streaming pace,
+    /// jitter (benchmarks that model real calls).
+    pub fn set_latency_profile(&self, profile: LatencyProfile) {
+        *lock(&self.inner.state.latency) = profile;
     }
 
     /// Queues a pause and/or mid-stream exception for the next ConverseStream call, FIFO.
@@ -260,8 +268,9 @@ impl Simulator {
 }
 
 /// Runs a simulator on `127.0.0.1:port` until ctrl-c (`pallas simulate`).
-pub async fn run_standalone(port: u16) -> std::io::Result<()> {
+pub async fn run_standalone(port: u16, latency: LatencyProfile) -> std::io::Result<()> {
     let sim = Simulator::start(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)).await?;
+    sim.set_latency_profile(latency);
     println!("Bedrock simulator listening on {}", sim.endpoint_url());
     tokio::signal::ctrl_c().await?;
     sim.shutdown();

@@ -23,16 +23,51 @@ use super::{
 /// Largest request body accepted (Bedrock allows several large attachments).
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Requests kept for inspection. The log is for tests; a long-running simulator (the quick
-/// start, benchmarks) must not grow without bound, so only the newest are kept.
+/// start, benchmarks) must not grow without bound, so only the newest are kept: at most this
+/// many, and at most [`RECORDED_BYTES_LIMIT`] bytes of bodies (a long shared conversation
+/// sends its whole history with every call; the newest request is always kept).
 pub(crate) const RECORDED_REQUESTS_LIMIT: usize = 256;
+pub(crate) const RECORDED_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The bounded request log: requests with their body sizes, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct RequestLog {
+    entries: VecDeque<(RecordedRequest, usize)>,
+    bytes: usize,
+}
+
+impl RequestLog {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &RecordedRequest> {
+        self.entries.iter().map(|(r, _)| r)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn push(&mut self, request: RecordedRequest, body_bytes: usize) {
+        self.entries.push_back((request, body_bytes));
+        self.bytes += body_bytes;
+        while self.entries.len() > RECORDED_REQUESTS_LIMIT
+            || (self.bytes > RECORDED_BYTES_LIMIT && self.entries.len() > 1)
+        {
+            if let Some((_, n)) = self.entries.pop_front() {
+                self.bytes -= n;
+            }
+        }
+    }
+}
 
 /// State shared by the handle and the server task.
 #[derive(Debug, Default)]
 pub(crate) struct SimState {
-    pub requests: Mutex<VecDeque<RecordedRequest>>,
+    pub requests: Mutex<RequestLog>,
     pub replies: Mutex<VecDeque<ScriptedReply>>,
     pub errors: Mutex<VecDeque<InjectedError>>,
-    pub latency: Mutex<Duration>,
+    pub latency: Mutex<super::timing::LatencyProfile>,
+    /// Numbers calls for the latency profile's jitter.
+    pub calls: super::timing::CallCounter,
     /// Mantle, Anthropic and OpenAI surfaces (`http_apis`).
     pub http: super::http_apis::HttpApiState,
     /// Pauses and mid-stream exceptions for the next ConverseStream calls, FIFO.
@@ -51,13 +86,22 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
-    /// Adds a request to the bounded log.
-    pub(crate) fn record(&self, request: RecordedRequest) {
-        let mut log = lock(&self.requests);
-        if log.len() == RECORDED_REQUESTS_LIMIT {
-            log.pop_front();
+    /// Waits the latency profile's time to first token; `false` when the simulator shut down
+    /// meanwhile.
+    pub(crate) async fn wait_for_first_token(&self) -> bool {
+        let delay = lock(&self.latency).first_token_delay(self.calls.next());
+        if delay.is_zero() {
+            return true;
         }
-        log.push_back(request);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+
+    /// Adds a request (whose body was `body_bytes` long on the wire) to the bounded log.
+    pub(crate) fn record(&self, request: RecordedRequest, body_bytes: usize) {
+        lock(&self.requests).push(request, body_bytes);
     }
 
     fn next_tool_id(&self) -> String {
@@ -149,7 +193,7 @@ async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Respons
         .unwrap_or_default();
     let recorded = RecordedRequest::new(&parts, operation, model_id, body);
     tracing::debug!(method = %recorded.method, path = %recorded.path, operation = %recorded.operation, "bedrock simulator request");
-    state.record(recorded.clone());
+    state.record(recorded.clone(), bytes.len());
 
     let request_id = state.next_request_id();
     let result = match route {
@@ -239,12 +283,8 @@ pub(crate) async fn model_turn(
     model_id: &str,
     body: &Value,
 ) -> Result<Result<TurnOutcome, Value>, ApiError> {
-    let latency = *lock(&state.latency);
-    if !latency.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(latency) => {}
-            _ = state.shutdown.cancelled() => return Err(InjectedError::ServiceUnavailable.into()),
-        }
+    if !state.wait_for_first_token().await {
+        return Err(InjectedError::ServiceUnavailable.into());
     }
     if let Some(error) = lock(&state.errors).pop_front() {
         return Err(error.into());
@@ -289,6 +329,19 @@ async fn converse(
         Ok(turn) => turn,
         Err(raw) => return Ok(raw),
     };
+    let profile = *lock(&state.latency);
+    let generation: Duration = turn
+        .content
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .map(|t| profile.generation_time(t))
+        .sum();
+    if !generation.is_zero() {
+        tokio::select! {
+            _ = tokio::time::sleep(generation) => {}
+            _ = state.shutdown.cancelled() => return Err(InjectedError::ServiceUnavailable.into()),
+        }
+    }
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut response =
         converse_response::response_body(turn.content, &turn.stop_reason, turn.usage, latency_ms);
@@ -358,6 +411,28 @@ mod tests {
         assert_eq!(paths.len(), RECORDED_REQUESTS_LIMIT);
         assert_eq!(paths.first().unwrap(), "/probe/5");
         assert_eq!(paths.last().unwrap(), &format!("/probe/{}", total - 1));
+        sim.shutdown();
+    }
+
+    #[tokio::test]
+    async fn the_request_log_keeps_a_bounded_number_of_bytes() {
+        let sim = crate::Simulator::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let url = sim.endpoint_url();
+        let http = reqwest::Client::new();
+        // 12 bodies of 3 MiB: 36 MiB sent, only the newest that fit in the budget are kept.
+        let body = format!("\"{}\"", "x".repeat(3 * 1024 * 1024));
+        for i in 0..12 {
+            http.post(format!("{url}/probe/{i}"))
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+        let paths: Vec<String> = sim.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(paths.len(), RECORDED_BYTES_LIMIT / body.len());
+        assert_eq!(paths.last().unwrap(), "/probe/11");
         sim.shutdown();
     }
 }
