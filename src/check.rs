@@ -7,6 +7,7 @@ use crate::assembly::{AgentPlan, assemble_agent};
 use crate::config::{AgentError, BedrockSettings, Project};
 use crate::llm::{Preflight, PreflightStatus, ProviderOverrides};
 use crate::model::ModelCapabilities;
+use crate::redact::redact_text;
 
 /// What `pallas check` found, before it is printed.
 pub struct CheckReport {
@@ -62,14 +63,23 @@ pub async fn run(project: &Project) -> ExitCode {
         println!("secrets: {}", f.display());
     }
     for w in &project.warnings {
-        println!("warning: {w}");
+        println!("warning: {}", redact_text(w));
     }
+    let registry_auth = project
+        .auth
+        .as_ref()
+        .map_or_else(|| "none (not configured)".to_string(), |p| p.describe());
+    println!("registry auth: {registry_auth}");
     let report = report(project, &ProviderOverrides::default()).await;
     for (plan, preflight) in &report.agents {
         print_agent(project, plan, preflight);
     }
     for e in &report.errors {
-        println!("\nerror: agent {}: {}", e.agent, e.message);
+        println!("\nerror: agent {}: {}", e.agent, redact_text(&e.message));
+    }
+    if let Err(exposed) = crate::fleet::check_exposure(project) {
+        println!("\nerror: {exposed}");
+        return ExitCode::FAILURE;
     }
     if report.ok() {
         println!("\nall {} agent(s) ok", report.agents.len());
@@ -84,6 +94,10 @@ fn print_agent(project: &Project, plan: &AgentPlan, preflight: &Preflight) {
     println!("\nagent {} ({})", agent.name, agent.title);
     println!("  port:         {}", agent.port);
     println!("  tool:         {}", agent.tool_name);
+    let auth = project
+        .auth_for(agent)
+        .map_or_else(|| "none (not configured)".to_string(), |p| p.describe());
+    println!("  auth:         {auth}");
     println!(
         "  model:        {} (provider {}, id {})",
         agent.model, agent.model.provider, agent.model.model_id
@@ -120,7 +134,10 @@ fn print_agent(project: &Project, plan: &AgentPlan, preflight: &Preflight) {
         PreflightStatus::Ok => "ok",
         PreflightStatus::Error => "ERROR",
     };
-    println!("  preflight:    {label}: {}", preflight.message);
+    println!(
+        "  preflight:    {label}: {}",
+        redact_text(&preflight.message)
+    );
 }
 
 /// `inference_profile=required (us. eu.)` for `pallas check`.

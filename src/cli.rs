@@ -209,7 +209,7 @@ fn init_tracing(logger_level: Option<&str>, format: crate::config::LogFormat) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::RedactingStderr)
         .try_init();
 }
 

@@ -12,11 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::assembly::{AssembledAgent, assemble_agent};
+use crate::auth::{AuthPolicy, Authenticator};
 use crate::config::{AgentConfig, AgentError, Diagnostic, Project};
 use crate::downstream::ServerPool;
+use crate::http_guard::HostOriginGuard;
 use crate::llm::ProviderOverrides;
 use crate::served::agent_server::AgentRuntime;
-use crate::served::listen::{allowed_hosts, serve_agent};
+use crate::served::listen::{Exposure, allowed_hosts, serve_agent};
 use crate::served::registry::{AgentEntry, FailedAgent, Registry, serve_registry};
 use crate::served::turns::TurnStore;
 use crate::store::{Conversations, spawn_sweeper, sweep_interval};
@@ -35,6 +37,20 @@ pub enum FleetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Exposed(#[from] crate::auth::ExposedWithoutAuth),
+    #[error("{file}: allowed_hosts / allowed_origins: {source}")]
+    Guard {
+        file: String,
+        #[source]
+        source: crate::http_guard::GuardConfigError,
+    },
+    #[error("{file}: auth: {source}")]
+    Auth {
+        file: String,
+        #[source]
+        source: crate::auth::AuthConfigError,
+    },
     /// The `conversations:` store could not be opened; nothing is served without it, since
     /// answers given without storing them would be forgotten.
     #[error("{file}: conversations: {source}")]
@@ -43,6 +59,45 @@ pub enum FleetError {
         #[source]
         source: crate::store::StoreError,
     },
+}
+
+/// Refuses a project that would put a server without `auth:` on a non-loopback address
+/// (the secure default; `auth: none` opts out). `pallas check` runs it too.
+pub fn check_exposure(project: &Project) -> Result<(), crate::auth::ExposedWithoutAuth> {
+    for agent in &project.agents {
+        crate::auth::check_exposure(
+            &format!("agent `{}`", agent.name),
+            project.bind,
+            project.auth_for(agent),
+        )?;
+    }
+    crate::auth::check_exposure("the registry", project.bind, project.auth.as_ref())
+}
+
+/// The public URL of a server's `/mcp` on `port`, as clients reach it (`host:`), which is
+/// also the default OAuth audience.
+pub fn public_url(project: &Project, port: u16) -> String {
+    let host = if project.host.contains(':') && !project.host.starts_with('[') {
+        format!("[{}]", project.host)
+    } else {
+        project.host.clone()
+    };
+    format!("http://{host}:{port}/mcp")
+}
+
+fn exposure(
+    project: &Project,
+    guard: &Arc<HostOriginGuard>,
+    policy: Option<&AuthPolicy>,
+    port: u16,
+    http: &reqwest::Client,
+) -> Result<Exposure, crate::auth::AuthConfigError> {
+    let policy = policy.cloned().unwrap_or(AuthPolicy::None);
+    let auth = Authenticator::new(&policy, &public_url(project, port), http.clone())?;
+    Ok(Exposure {
+        guard: guard.clone(),
+        auth: Arc::new(auth),
+    })
 }
 
 pub struct RunningAgent {
@@ -68,6 +123,24 @@ impl Fleet {
         project: &Project,
         overrides: &ProviderOverrides,
     ) -> Result<Fleet, FleetError> {
+        check_exposure(project)?;
+        let file = project.agents_file.display().to_string();
+        let mut hosts = allowed_hosts(&project.host, &project.bind);
+        hosts.extend(project.allowed_hosts.iter().cloned());
+        let guard = Arc::new(
+            HostOriginGuard::new(&hosts, &project.allowed_origins).map_err(|source| {
+                FleetError::Guard {
+                    file: file.clone(),
+                    source,
+                }
+            })?,
+        );
+        // Fetches JWKS only; caller tokens are never sent anywhere (the auth layer removes
+        // the Authorization header before the agent sees the request).
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
         let shutdown = CancellationToken::new();
         // Opened first: a store that cannot be opened stops the start before anything listens.
         let conversations = Conversations::open(&project.conversations, &project.root)
@@ -98,7 +171,6 @@ impl Fleet {
             &std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone()),
             &shutdown,
         );
-        let hosts = allowed_hosts(&project.host, &project.bind);
         let mut failed: Vec<FailedAgent> = project
             .agent_errors
             .iter()
@@ -136,16 +208,26 @@ impl Fleet {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(listener) => {
                     let addr = listener.local_addr().unwrap_or(addr);
+                    let policy = project.auth_for(config);
+                    let exposure = match exposure(project, &guard, policy, addr.port(), &http) {
+                        Ok(exposure) => exposure,
+                        Err(e) => {
+                            failed.push(FailedAgent {
+                                name: config.name.clone(),
+                                error: format!("{file}: agents.{}.auth: {e}", config.name),
+                            });
+                            continue;
+                        }
+                    };
                     tracing::info!(agent = %config.name, "serving at http://{addr}/mcp");
                     agents.push(RunningAgent {
                         name: config.name.clone(),
                         addr,
                         runtime: runtime.clone(),
                     });
-                    let (hosts, token, name) =
-                        (hosts.clone(), shutdown.child_token(), config.name.clone());
+                    let (token, name) = (shutdown.child_token(), config.name.clone());
                     tasks.spawn(async move {
-                        if let Err(e) = serve_agent(runtime, listener, hosts, token).await {
+                        if let Err(e) = serve_agent(runtime, listener, exposure, token).await {
                             tracing::error!(agent = %name, "server stopped: {e}");
                         }
                     });
@@ -175,6 +257,17 @@ impl Fleet {
                 source,
             })?;
         let registry_addr = listener.local_addr().unwrap_or(registry_addr);
+        let registry_exposure = exposure(
+            project,
+            &guard,
+            project.auth.as_ref(),
+            registry_addr.port(),
+            &http,
+        )
+        .map_err(|source| FleetError::Auth {
+            file: file.clone(),
+            source,
+        })?;
         let registry = Arc::new(Registry {
             project: project.name.clone(),
             version: project.version.clone(),
@@ -186,7 +279,7 @@ impl Fleet {
         });
         let token = shutdown.child_token();
         tasks.spawn(async move {
-            if let Err(e) = serve_registry(registry, listener, hosts, token).await {
+            if let Err(e) = serve_registry(registry, listener, registry_exposure, token).await {
                 tracing::error!("registry stopped: {e}");
             }
         });
@@ -270,19 +363,17 @@ fn pricing(project: &Project, config: &AgentConfig) -> crate::model::prices::Pri
 
 fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {
     let config = &agent.runtime.agent.config;
-    let host = if project.host.contains(':') && !project.host.starts_with('[') {
-        format!("[{}]", project.host)
-    } else {
-        project.host.clone()
-    };
+    let policy = project.auth_for(config);
     AgentEntry {
         name: config.name.clone(),
         title: config.title.clone(),
         description: config.description.clone(),
-        url: format!("http://{host}:{}/mcp", agent.addr.port()),
+        url: public_url(project, agent.addr.port()),
         port: agent.addr.port(),
         tool: config.tool_name.clone(),
         model: config.model.model_id.clone(),
         provider: config.model.provider.to_string(),
+        auth: policy.map_or_else(|| "none".to_string(), AuthPolicy::describe),
+        credential_required: policy.is_some_and(AuthPolicy::requires_credential),
     }
 }

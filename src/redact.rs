@@ -170,6 +170,46 @@ fn looks_like_schemeless_url(word: &str) -> bool {
     has_userinfo || has_query
 }
 
+/// Standard error for log lines, every line passed through [`redact_text`] first: libraries
+/// (rmcp, reqwest) log `Debug` dumps of errors that carry the full request URL, so
+/// redacting at the call sites Pallas owns is not enough. Use as
+/// `tracing_subscriber::fmt().with_writer(RedactingStderr)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedactingStderr;
+
+/// One log event's bytes, written redacted when the formatter is done with it.
+pub struct RedactingLine(Vec<u8>);
+
+impl std::io::Write for RedactingLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let text = redact_text(&String::from_utf8_lossy(&self.0));
+        self.0.clear();
+        std::io::stderr().write_all(text.as_bytes())
+    }
+}
+
+impl Drop for RedactingLine {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = RedactingLine;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingLine(Vec::new())
+    }
+}
+
 /// `url::Url`'s `Debug` prints `password: Some("…")` and `query: Some("…")`; those values
 /// would pass [`redact_text`] since they are not URL-shaped.
 fn redact_url_debug_fields(text: &str) -> String {
@@ -191,6 +231,17 @@ fn redact_url_debug_fields(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_from_libraries_are_redacted() {
+        let line = r#"ERROR rmcp: Client(reqwest::Error { kind: Request, url: "http://127.0.0.1:9/mcp?api_key=qs-secret", source: x })"#;
+        let shown = redact_text(line);
+        assert!(!shown.contains("qs-secret"), "{shown}");
+        assert!(
+            shown.contains("http://127.0.0.1:9/mcp?api_key=***"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn userinfo_is_replaced_and_host_path_kept() {

@@ -78,6 +78,8 @@ impl AgentBuilder<'_, '_> {
         let tool_name = self.tool_name();
         let instance_scope = self.instance_scope();
         let options = self.options();
+        let auth = self.auth();
+        let limits = self.limits();
         let history = self.history();
 
         let config = (|| {
@@ -95,6 +97,8 @@ impl AgentBuilder<'_, '_> {
                 tool_name: tool_name?,
                 instance_scope: instance_scope?,
                 options,
+                auth: auth?,
+                limits,
                 history: history?,
             })
         })();
@@ -342,6 +346,32 @@ impl AgentBuilder<'_, '_> {
             self.problem(&field, &problem, &fix);
         }
         options
+    }
+
+    /// `Some(None)`: no override; `None`: the override is invalid (already reported).
+    fn auth(&mut self) -> Option<Option<crate::auth::AuthPolicy>> {
+        let path = self.path("auth");
+        match super::exposure::read_auth(self.raw.auth.as_ref(), &path, self.loc) {
+            Ok(policy) => Some(policy),
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self) -> super::exposure::ServeLimits {
+        let raw = self.raw;
+        let fields = [
+            ("max_sessions", raw.max_sessions.as_ref()),
+            ("max_concurrent_turns", raw.max_concurrent_turns.as_ref()),
+            ("max_queued_turns", raw.max_queued_turns.as_ref()),
+            ("turn_timeout_seconds", raw.turn_timeout_seconds.as_ref()),
+            ("session_idle_seconds", raw.session_idle_seconds.as_ref()),
+        ];
+        super::exposure::read_limits(fields, &mut |field, problem, fix| {
+            self.problem(field, &problem, fix)
+        })
     }
 
     fn history(&mut self) -> Option<HistoryOptions> {

@@ -16,6 +16,7 @@ use super::conversations::read_conversations;
 use super::diagnostic::{Diagnostic, Severity};
 use super::env::parse_dotenv;
 use super::error::ConfigError;
+use super::exposure;
 use super::keys::{KeyCheck, fields_of};
 use super::modules::unset_warning;
 use super::raw::{Lenient, RawProject, from_mapping};
@@ -103,6 +104,31 @@ pub fn load_project_with_env(
     let host = text(&raw.host).unwrap_or_else(|| DEFAULT_HOST.to_string());
     let bind = read_bind(raw.bind.as_ref(), &loc)?;
     let registry_port = read_registry_port(raw.registry_port.as_ref(), &loc)?;
+    let fatal = |d: Diagnostic| ConfigError::Invalid(Box::new(d));
+    let auth = exposure::read_auth(raw.auth.as_ref(), &key_path(&["auth"]), &loc).map_err(fatal)?;
+    let allowed_hosts = exposure::read_list(
+        raw.allowed_hosts.as_ref(),
+        &key_path(&["allowed_hosts"]),
+        &loc,
+    )
+    .map_err(fatal)?;
+    let allowed_origins = exposure::read_list(
+        raw.allowed_origins.as_ref(),
+        &key_path(&["allowed_origins"]),
+        &loc,
+    )
+    .map_err(fatal)?;
+    if let Err(e) = crate::http_guard::HostOriginGuard::new(
+        allowed_hosts.iter().chain([&host]),
+        &allowed_origins,
+    ) {
+        return Err(invalid(
+            &loc,
+            &key_path(&["allowed_origins"]),
+            &e.to_string(),
+            "see docs/exposing.md#origin-and-host",
+        ));
+    }
     let conversations = read_conversations(raw.conversations.as_ref(), &loc)?;
     let agents = match &raw.agents {
         Some(Value::Mapping(agents)) => agents,
@@ -149,6 +175,9 @@ pub fn load_project_with_env(
         host,
         bind,
         registry_port,
+        auth,
+        allowed_hosts,
+        allowed_origins,
         agents: outcome.agents,
         agent_errors: diagnostics
             .iter()

@@ -26,6 +26,7 @@ mod conversations;
 mod diagnostic;
 mod env;
 mod error;
+mod exposure;
 mod keys;
 mod load;
 mod locate;
@@ -49,6 +50,10 @@ pub use bedrock_options::{
 pub use diagnostic::{Diagnostic, Severity};
 pub use env::{parse_dotenv, substitute_str};
 pub use error::ConfigError;
+pub use exposure::{
+    DEFAULT_MAX_CONCURRENT_TURNS, DEFAULT_MAX_QUEUED_TURNS, DEFAULT_MAX_SESSIONS,
+    DEFAULT_SESSION_IDLE, DEFAULT_TURN_TIMEOUT, ServeLimits,
+};
 pub use load::{DEFAULT_BIND, DEFAULT_HOST, DEFAULT_VERSION, load_project, load_project_with_env};
 pub use operations::LogFormat;
 pub use settings::{CONFIG_NAMES, SECRETS_NAMES};

@@ -21,6 +21,12 @@ pub struct RawProject {
     pub bind: Option<Value>,
     pub registry_port: Option<Lenient<u16>>,
     pub agents: Option<Value>,
+    /// Who may call every agent and the registry (`config::exposure`).
+    pub auth: Option<Value>,
+    /// `Host` values accepted besides loopback, `host` and `bind`.
+    pub allowed_hosts: Option<Value>,
+    /// Browser origins allowed to call (default none).
+    pub allowed_origins: Option<Value>,
     /// Where conversations are stored (read by `conversations.rs`).
     pub conversations: Option<Value>,
 }
@@ -66,6 +72,13 @@ pub struct RawAgent {
     pub additional_model_request_fields: Option<Value>,
     pub streaming: Option<Lenient<bool>>,
     pub show_reasoning: Option<Lenient<bool>>,
+    /// Overrides the top-level `auth:` for this agent.
+    pub auth: Option<Value>,
+    pub max_sessions: Option<Value>,
+    pub max_concurrent_turns: Option<Value>,
+    pub max_queued_turns: Option<Value>,
+    pub turn_timeout_seconds: Option<Value>,
+    pub session_idle_seconds: Option<Value>,
     /// `{strategy: truncate | summarize}`, read by `agent_history.rs`.
     pub history: Option<Value>,
     /// `{usd_per_day: N}`, read by `agent_options.rs`.
@@ -201,6 +214,6 @@ mod tests {
     fn the_struct_is_the_key_list() {
         let keys = fields_of::<RawAgent>();
         assert!(keys.contains(&"port") && keys.contains(&"show_reasoning"));
-        assert_eq!(keys.len(), 21);
+        assert_eq!(keys.len(), 27);
     }
 }

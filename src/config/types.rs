@@ -21,6 +21,12 @@ pub struct Project {
     pub host: String,
     pub bind: IpAddr,
     pub registry_port: u16,
+    /// The top-level `auth:`; `None` when not written (loopback only, see `auth::check_exposure`).
+    pub auth: Option<crate::auth::AuthPolicy>,
+    /// Extra `Host` values accepted (`allowed_hosts:`), besides loopback, `host` and `bind`.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call (`allowed_origins:`); empty refuses any `Origin`.
+    pub allowed_origins: Vec<String>,
     /// Agents whose entries are valid, in file order.
     pub agents: Vec<AgentConfig>,
     /// Agent entries that are not valid. Serving skips them (the others still start);
@@ -89,6 +95,16 @@ pub struct AgentConfig {
     /// Where the model spec is written (the agent's `model`, or `default_model`), so checks
     /// made after loading (provider rules, reasoning) can still point at the line.
     pub model_at: FieldLocation,
+    /// This agent's own `auth:`, overriding the top-level one.
+    pub auth: Option<crate::auth::AuthPolicy>,
+    pub limits: super::exposure::ServeLimits,
+}
+
+impl Project {
+    /// The `auth:` that applies to `agent`: its own, else the top-level one.
+    pub fn auth_for<'a>(&'a self, agent: &'a AgentConfig) -> Option<&'a crate::auth::AuthPolicy> {
+        agent.auth.as_ref().or(self.auth.as_ref())
+    }
 }
 
 /// A field's `{file}:{line}` and dotted path, kept past loading for later messages.

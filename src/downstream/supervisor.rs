@@ -53,7 +53,7 @@ impl Downstream {
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     // A ping or call that found the connection dead already recorded why.
                     if !reason.is_empty() {
-                        tracing::warn!(server = %self.name(), "{reason}; reconnecting");
+                        tracing::warn!(server = %self.name(), "{}; reconnecting", crate::redact::redact_text(&reason));
                         self.state.send_replace(State::Down(reason));
                     } else {
                         self.state.send_if_modified(|state| {
@@ -68,7 +68,7 @@ impl Downstream {
                 }
                 Err(reason) => {
                     let wait = next_wait(&mut backoff, self.timings.backoff_max);
-                    tracing::warn!(server = %self.name(), "cannot connect: {reason}; retrying in {wait:?}");
+                    tracing::warn!(server = %self.name(), "cannot connect: {}; retrying in {wait:?}", crate::redact::redact_text(&reason));
                     self.state.send_replace(State::Down(reason));
                     wait
                 }

@@ -20,6 +20,7 @@ use crate::agent::{Agent, AgentEvent};
 use crate::llm::Preflight;
 use crate::llm::conversation::{ContentBlock, Message, Role, ToolResultContent};
 use crate::served::health::{AgentHealth, agent_health};
+use crate::served::limits::{SessionGate, TurnLimiter};
 use crate::served::turns::{self, Target, TurnStore};
 
 pub const HEALTH_TOOL: &str = "get_health";
@@ -34,11 +35,18 @@ pub struct AgentRuntime {
     pub preflight_interval: std::time::Duration,
     /// Where this agent's conversations are kept (one store for the whole fleet).
     pub turns: TurnStore,
+    /// `max_concurrent_turns`, `max_queued_turns`, `turn_timeout_seconds`.
+    pub turn_limits: TurnLimiter,
+    /// `max_sessions` and the idle sweep of sessions that never call.
+    pub sessions: Arc<SessionGate>,
 }
 
 impl AgentRuntime {
     pub fn new(agent: Agent, version: String, preflight: Preflight) -> AgentRuntime {
+        let limits = agent.config.limits;
         AgentRuntime {
+            turn_limits: TurnLimiter::new(&agent.config.name, &limits),
+            sessions: SessionGate::new(&limits),
             agent,
             version,
             preflight: RwLock::new(preflight),
@@ -333,7 +341,27 @@ impl ServerHandler for AgentServer {
             return Ok(CallToolResult::structured(value).into());
         }
         if name == self.runtime.agent.config.tool_name {
-            return Ok(self.call_agent(request.arguments, context).await?.into());
+            if let Some(session) = context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok())
+            {
+                self.runtime.sessions.mark_used(session);
+            }
+            let result = match self
+                .runtime
+                .turn_limits
+                .run(self.call_agent(request.arguments, context))
+                .await
+            {
+                Ok(result) => result?,
+                Err(refusal) => {
+                    tracing::warn!(agent = %self.runtime.name(), "{refusal}");
+                    CallToolResult::error(vec![McpContent::text(refusal.to_string())])
+                }
+            };
+            return Ok(result.into());
         }
         Err(McpError::invalid_params(
             format!(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::agent::{Agent, BudgetStatus, UsageTotals};
 use crate::downstream::ServerHealth;
 use crate::llm::{Preflight, PreflightStatus};
+use crate::redact::redact_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,7 +41,17 @@ pub async fn agent_health(agent: &Agent, version: &str, preflight: &Preflight) -
             .map(|s| async move { (s.name().to_string(), s.probe().await) }),
     )
     .await;
-    let servers: BTreeMap<String, ServerHealth> = probes.into_iter().collect();
+    // Errors quote URLs, which may carry credentials (`?api_key=…`, `user:pass@`).
+    let servers: BTreeMap<String, ServerHealth> = probes
+        .into_iter()
+        .map(|(name, mut health)| {
+            health.error = health.error.map(|e| redact_text(&e));
+            (name, health)
+        })
+        .collect();
+    let mut preflight = preflight.clone();
+    preflight.message = redact_text(&preflight.message);
+    let preflight = &preflight;
     let mut problems: Vec<String> = servers
         .iter()
         .filter(|(_, h)| h.status != "ok")

@@ -3,7 +3,9 @@
 
 pub mod agent_server;
 pub mod health;
+pub mod limits;
 pub mod listen;
+pub mod probes;
 pub mod registry;
 pub mod status_page;
 pub mod turns;

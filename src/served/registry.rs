@@ -15,14 +15,17 @@ use rmcp::model::{
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{BodyLimit, DEFAULT_BODY_LIMIT, protect};
 use crate::served::agent_server::AgentRuntime;
 use crate::served::health::Status;
+use crate::served::listen::{Exposure, mcp_config};
+use crate::served::probes::{self, Readiness};
 
 /// One line of `GET /agents`.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +38,10 @@ pub struct AgentEntry {
     pub tool: String,
     pub model: String,
     pub provider: String,
+    /// The agent's auth mode (`none`, `2 static token(s)`, `OAuth (issuer …)`).
+    pub auth: String,
+    /// Whether a caller must send `Authorization: Bearer …`.
+    pub credential_required: bool,
 }
 
 /// An agent that is configured but not serving, kept so `/health` says why.
@@ -71,10 +78,11 @@ impl Registry {
             );
         }
         for f in &self.failed {
-            degraded.push(format!("{}: not serving: {}", f.name, f.error));
+            let error = crate::redact::redact_text(&f.error);
+            degraded.push(format!("{}: not serving: {error}", f.name));
             agents.insert(
                 f.name.clone(),
-                json!({"status": Status::Error, "agent": f.name, "message": f.error}),
+                json!({"status": Status::Error, "agent": f.name, "message": error}),
             );
         }
         let status = if degraded.is_empty() {
@@ -165,27 +173,37 @@ impl ServerHandler for RegistryServer {
     }
 }
 
+/// Serves the registry behind the same guard, credential check (the top-level `auth:`)
+/// and small body limit as the agents.
 pub async fn serve_registry(
     registry: Arc<Registry>,
     listener: tokio::net::TcpListener,
-    hosts: Vec<String>,
+    exposure: Exposure,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let for_mcp = registry.clone();
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.init_timeout = Some(crate::served::limits::INIT_TIMEOUT);
     let mcp = StreamableHttpService::new(
         move || Ok(RegistryServer(for_mcp.clone())),
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(hosts)
-            .with_cancellation_token(shutdown.child_token()),
+        sessions.into(),
+        mcp_config(&shutdown, DEFAULT_BODY_LIMIT),
     );
+    let agents: Vec<Readiness> = registry
+        .agents
+        .iter()
+        .map(|(_, rt)| probes::servers_ready(rt.agent.servers.clone()))
+        .collect();
+    let ready: Readiness = Arc::new(move || agents.iter().all(|ready| ready()));
     let app = axum::Router::new()
         .route("/agents", get(list_route))
         .route("/health", get(health_route))
         .route("/metrics", get(metrics_route))
         .route("/", get(crate::served::status_page::status_page))
         .nest_service("/mcp", mcp)
-        .with_state(registry);
+        .with_state(registry)
+        .merge(probes::routes(ready));
+    let app = protect(app, exposure.guard, exposure.auth, BodyLimit::default());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
