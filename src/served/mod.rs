@@ -4,4 +4,5 @@
 pub mod agent_server;
 pub mod health;
 pub mod listen;
+pub mod preflight_schedule;
 pub mod registry;
