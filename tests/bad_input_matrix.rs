@@ -163,6 +163,66 @@ const CASES: &[Case] = &[
         files: &[("agents.yaml", "name: p\nagents: [\n")],
         outcome: Fatal(&["agents.yaml:", "invalid YAML"]),
     },
+    Case {
+        name: "duplicate top-level key is reported at the duplicate's line",
+        files: &[(
+            "fastagent.config.yaml",
+            "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\nlogger:\n  level: info\nlogger:\n  level: debug\n",
+        )],
+        outcome: Fatal(&["fastagent.config.yaml:4", "duplicate"]),
+    },
+    Case {
+        name: "misspelt logger key",
+        files: &[(
+            "fastagent.config.yaml",
+            "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\nlogger:\n  levle: debug\n",
+        )],
+        outcome: Warning(&["fastagent.config.yaml:3", "levle", "level"]),
+    },
+    Case {
+        name: "misspelt key in an agent",
+        files: &[(
+            "agents.yaml",
+            "name: p\nagents:\n  typo:\n    port: 0\n    instructon: Hi.\n",
+        )],
+        outcome: Warning(&["agents.yaml:5", "instructon", "instruction"]),
+    },
+    Case {
+        name: "secrets file with a misspelt key",
+        files: &[("fastagent.secrets.yaml", "anthropic:\n  api_kye: x\n")],
+        outcome: Warning(&["fastagent.secrets.yaml:2", "api_kye", "api_key"]),
+    },
+    Case {
+        name: "server with neither command nor url",
+        files: &[
+            (
+                "agents.yaml",
+                "name: p\nagents:\n  needy:\n    port: 0\n    servers: [s]\n",
+            ),
+            (
+                "fastagent.config.yaml",
+                "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\nmcp:\n  servers:\n    s:\n      args: [x]\n",
+            ),
+        ],
+        outcome: AgentSkipped(
+            "needy",
+            &["mcp.servers.s", "needs `command` (stdio) or `url`"],
+        ),
+    },
+    Case {
+        name: "server with an SSE transport",
+        files: &[
+            (
+                "agents.yaml",
+                "name: p\nagents:\n  old:\n    port: 0\n    servers: [s]\n",
+            ),
+            (
+                "fastagent.config.yaml",
+                "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\nmcp:\n  servers:\n    s:\n      transport: sse\n      url: http://127.0.0.1:1/sse\n",
+            ),
+        ],
+        outcome: AgentSkipped("old", &["SSE is not supported", "transport: http"]),
+    },
 ];
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
