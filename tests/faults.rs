@@ -279,3 +279,45 @@ async fn an_unreachable_url_is_reported_as_a_sentence() {
         "{error}"
     );
 }
+
+/// `pallas check` starts each downstream server once: a good one reports its tool count,
+/// a missing program and one that exits at start-up report why.
+#[test]
+fn check_reports_whether_each_downstream_server_answers_initialize() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = fault_server().display().to_string();
+    std::fs::write(
+        dir.path().join("agents.yaml"),
+        "name: p\nregistry_port: 0\nagents:\n  a:\n    port: 0\n    instruction: Hi.\n    servers: [good, missing, dying]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("fastagent.config.yaml"),
+        format!(
+            "default_model: bedrock.us.anthropic.claude-haiku-4-5-20251001-v1:0\nmcp:\n  servers:\n    good:\n      command: \"{fault}\"\n    missing:\n      command: /nonexistent/pallas-server\n    dying:\n      command: \"{fault}\"\n      args: [\"--exit-at-start\", \"3\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = common::binary::hermetic_command(dir.path())
+        .current_dir(dir.path())
+        .arg("check")
+        .output()
+        .expect("pallas check runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("server:       good (stdio): ok, answers initialize, 7 tools"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "server:       missing (stdio): ERROR: cannot start '/nonexistent/pallas-server'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("server:       dying (stdio): ERROR: '")
+            && stdout.contains("exited with status 3 before completing the MCP handshake"),
+        "{stdout}"
+    );
+}
