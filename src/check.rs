@@ -71,8 +71,9 @@ pub async fn run(project: &Project) -> ExitCode {
         .map_or_else(|| "none (not configured)".to_string(), |p| p.describe());
     println!("registry auth: {registry_auth}");
     let report = report(project, &ProviderOverrides::default()).await;
+    let servers = probe_servers(project, &report).await;
     for (plan, preflight) in &report.agents {
-        print_agent(project, plan, preflight);
+        print_agent(project, plan, preflight, &servers);
     }
     for e in &report.errors {
         println!("\nerror: agent {}: {}", e.agent, redact_text(&e.message));
@@ -81,7 +82,8 @@ pub async fn run(project: &Project) -> ExitCode {
         println!("\nerror: {exposed}");
         return ExitCode::FAILURE;
     }
-    if report.ok() {
+    let servers_ok = servers.values().all(|h| h.status == "ok");
+    if report.ok() && servers_ok {
         println!("\nall {} agent(s) ok", report.agents.len());
         ExitCode::SUCCESS
     } else {
@@ -89,7 +91,53 @@ pub async fn run(project: &Project) -> ExitCode {
     }
 }
 
-fn print_agent(project: &Project, plan: &AgentPlan, preflight: &Preflight) {
+/// Starts (or connects to) each downstream server the assembled agents use, once, and asks
+/// it for its tools, so a command that does not exist or a URL that does not answer fails
+/// the check instead of passing it.
+async fn probe_servers(
+    project: &Project,
+    report: &CheckReport,
+) -> std::collections::BTreeMap<String, crate::downstream::ServerHealth> {
+    let used: std::collections::BTreeSet<&String> = report
+        .agents
+        .iter()
+        .flat_map(|(plan, _)| &plan.config.servers)
+        .collect();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let timings = crate::downstream::Timings {
+        handshake: std::time::Duration::from_secs(15),
+        ..Default::default()
+    };
+    let root = std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone());
+    let pool = crate::downstream::ServerPool::start_with(
+        project
+            .settings
+            .mcp_servers
+            .values()
+            .filter(|s| used.contains(&s.name))
+            .cloned(),
+        &root,
+        &shutdown,
+        timings,
+    );
+    pool.settle(std::time::Duration::from_secs(20)).await;
+    let mut health = std::collections::BTreeMap::new();
+    for name in used {
+        if let Some(server) = pool.get(name) {
+            health.insert(name.clone(), server.probe().await);
+        }
+    }
+    shutdown.cancel();
+    pool.closed(std::time::Duration::from_secs(5)).await;
+    health
+}
+
+fn print_agent(
+    project: &Project,
+    plan: &AgentPlan,
+    preflight: &Preflight,
+    servers: &std::collections::BTreeMap<String, crate::downstream::ServerHealth>,
+) {
     let (agent, caps) = (&plan.config, &plan.capabilities);
     println!("\nagent {} ({})", agent.name, agent.title);
     println!("  port:         {}", agent.port);
@@ -128,7 +176,12 @@ fn print_agent(project: &Project, plan: &AgentPlan, preflight: &Preflight) {
             .get(s)
             .map(|c| c.transport.kind())
             .unwrap_or("?");
-        println!("  server:       {s} ({transport})");
+        let state = match servers.get(s) {
+            Some(h) if h.status == "ok" => format!("ok, answers initialize, {} tools", h.tools),
+            Some(h) => format!("ERROR: {}", h.error.as_deref().unwrap_or("not connected")),
+            None => "not checked".to_string(),
+        };
+        println!("  server:       {s} ({transport}): {state}");
     }
     let label = match preflight.status {
         PreflightStatus::Ok => "ok",

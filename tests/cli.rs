@@ -269,7 +269,8 @@ agents:
     servers: [notes]
 "
     .replace("MODEL", MODEL_WITH_SUFFIX);
-    let project = Project::new(&agents, &static_notes_config());
+    // `check` starts each downstream server once, so this one must be a real MCP server.
+    let project = Project::new(&agents, &notes_config());
     let mut cmd = project.command("check");
     cmd.env("AWS_ACCESS_KEY_ID", "AKIDTEST")
         .env("AWS_SECRET_ACCESS_KEY", SECRET);

@@ -149,9 +149,78 @@ pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
     vars
 }
 
+/// The lines of dotenv text that [`parse_dotenv`] skips or reads only in part, as
+/// `(1-based line, problem)`, so a mistyped `.env` is reported instead of silently ignored.
+pub fn dotenv_problems(text: &str) -> Vec<(usize, String)> {
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
+        let Some((key, raw)) = line.split_once('=') else {
+            problems.push((
+                i + 1,
+                "has no `=`, so it is ignored; write it as NAME=value (or start it with # to comment it out)".to_string(),
+            ));
+            continue;
+        };
+        let key = key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            problems.push((
+                i + 1,
+                format!("'{key}' is not a variable name, so the line is ignored; write NAME=value with no spaces in NAME"),
+            ));
+            continue;
+        }
+        let raw = raw.trim();
+        for quote in ['"', '\''] {
+            if let Some(body) = raw.strip_prefix(quote)
+                && !closes(body, quote)
+            {
+                problems.push((
+                    i + 1,
+                    format!("the value of {key} opens a {quote} quote that is not closed on this line, so the rest of the line is taken as the value; close the quote"),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Whether a quoted value's closing quote is on the line (`\"` does not close `"`).
+fn closes(body: &str, quote: char) -> bool {
+    let mut escaped = false;
+    for c in body.chars() {
+        if quote == '"' && c == '\\' && !escaped {
+            escaped = true;
+            continue;
+        }
+        if c == quote && !escaped {
+            return true;
+        }
+        escaped = false;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotenv_lines_without_equals_or_with_open_quotes_are_reported_with_their_line() {
+        let text = "A=1\nnot a line\nB=\"open\nC='closed'\nD=\"esc \\\" still open\nE=\"ok\"\n";
+        let problems = dotenv_problems(text);
+        let lines: Vec<usize> = problems.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 5], "{problems:?}");
+        assert!(problems[0].1.starts_with("has no `=`"));
+        assert!(problems[1].1.contains("value of B opens a \" quote"));
+    }
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = vars

@@ -52,8 +52,22 @@ pub fn load_project_with_env(
     };
 
     let dotenv_file = root.join(".env");
+    let mut dotenv_warnings = Vec::new();
     let dotenv_all = if dotenv_file.is_file() {
-        parse_dotenv(&read_text(&dotenv_file)?)
+        let text = read_text(&dotenv_file)?;
+        dotenv_warnings = super::env::dotenv_problems(&text)
+            .into_iter()
+            .map(|(line, problem)| Diagnostic {
+                severity: Severity::Warning,
+                agent: None,
+                file: dotenv_file.clone().into(),
+                line,
+                field: ".env".into(),
+                problem: problem.into(),
+                fix: "".into(),
+            })
+            .collect();
+        parse_dotenv(&text)
     } else {
         BTreeMap::new()
     };
@@ -64,7 +78,7 @@ pub fn load_project_with_env(
         .collect();
     let lookup = |name: &str| env(name).or_else(|| dotenv_all.get(name).cloned());
 
-    let mut warnings = Vec::new();
+    let mut warnings = dotenv_warnings;
     let (mut source, mut doc) = Source::parse(agents_file, text, 0, vec![])?;
     let Value::Mapping(_) = &doc else {
         return Err(invalid(

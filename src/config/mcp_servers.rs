@@ -11,7 +11,9 @@ use super::diagnostic::Diagnostic;
 use super::raw::from_mapping;
 use super::raw_settings::RawServer;
 use super::source::{Sources, key_path};
-use super::types::{DEFAULT_READ_TIMEOUT, McpServerConfig, McpTransport};
+use super::types::{
+    DEFAULT_MAX_TOOL_RESULT_BYTES, DEFAULT_READ_TIMEOUT, McpServerConfig, McpTransport,
+};
 use super::value::{describe, key_string, scalar_string};
 
 /// Reads every entry of `mcp.servers` into `servers`, or its message into `errors`.
@@ -243,9 +245,29 @@ fn read_server(
         },
     };
 
+    let max_tool_result_bytes = match &raw.max_tool_result_bytes {
+        None => DEFAULT_MAX_TOOL_RESULT_BYTES,
+        Some(bytes) => match bytes.fit() {
+            Some(n) if *n >= 1.0 && n.is_finite() => *n as usize,
+            _ => {
+                return Err(loc.diagnostic(
+                    &path("max_tool_result_bytes"),
+                    &format!(
+                        "{} is not a positive number of bytes",
+                        describe(&bytes.written)
+                    ),
+                    &format!(
+                        "use e.g. 262144, or remove it for the default of {DEFAULT_MAX_TOOL_RESULT_BYTES}"
+                    ),
+                ));
+            }
+        },
+    };
+
     Ok(McpServerConfig {
         name: name.to_string(),
         transport,
         read_timeout,
+        max_tool_result_bytes,
     })
 }

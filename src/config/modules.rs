@@ -40,13 +40,19 @@ pub fn load_module(
     let md_file = base.with_extension("md");
     let prefix = vec!["agents".to_string(), name.to_string()];
 
-    let (mut source, mut value, body) = if yaml_file.is_file() {
-        let (source, value) = Source::parse(&yaml_file, read_text(&yaml_file)?, 0, prefix.clone())?;
-        (source, value, None)
+    // A module file that cannot be read or parsed is this agent's problem only: the rest of
+    // the fleet still serves.
+    let parsed = if yaml_file.is_file() {
+        read_text(&yaml_file)
+            .and_then(|text| Source::parse(&yaml_file, text, 0, prefix.clone()))
+            .map(|(source, value)| (source, value, None))
     } else if md_file.is_file() {
-        let (front, body) = split_front_matter(&read_text(&md_file)?);
-        let (source, value) = Source::parse(&md_file, front, 1, prefix.clone())?;
-        (source, value, Some(body))
+        read_text(&md_file).and_then(|text| {
+            let (front, body) = split_front_matter(&text);
+            // The front matter starts on line 2, below the opening `---`.
+            Source::parse(&md_file, front, 1, prefix.clone())
+                .map(|(source, value)| (source, value, Some(body)))
+        })
     } else {
         return Ok(Err(loc.diagnostic(
             &path,
@@ -57,6 +63,10 @@ pub fn load_module(
             ),
             "create one of those files or fix the module name",
         )));
+    };
+    let (mut source, mut value, body) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return Ok(Err(module_error(name, &path, loc, e))),
     };
 
     let unset = source.substitute(&mut value, ctx.lookup);
@@ -88,6 +98,32 @@ pub fn load_module(
         map.insert("instruction".into(), Value::String(body));
     }
     Ok(Ok((source, map)))
+}
+
+/// A module file's read or syntax error as a diagnostic for its agent, at the file's own
+/// line (or the `module:` line when the file cannot be read).
+fn module_error(name: &str, path: &[String], loc: &Sources<'_>, e: ConfigError) -> Diagnostic {
+    match e {
+        ConfigError::Yaml {
+            file,
+            line,
+            column,
+            message,
+        } => Diagnostic {
+            severity: Severity::Error,
+            agent: Some(name.into()),
+            file: file.into(),
+            line,
+            field: format!("agents.{name}").into(),
+            problem: format!("invalid YAML at column {column}: {message}").into(),
+            fix: "fix the syntax at that spot; this agent is skipped until then".into(),
+        },
+        other => loc.diagnostic(
+            path,
+            &other.to_string(),
+            "this agent is skipped until the module file can be read",
+        ),
+    }
 }
 
 /// Splits `---\nfront matter\n---\nbody`. Without an opening `---` line it is all body.

@@ -172,6 +172,7 @@ pub struct RawServer {
     pub url: Option<Value>,
     pub headers: Option<Value>,
     pub read_timeout_seconds: Option<Lenient<f64>>,
+    pub max_tool_result_bytes: Option<Lenient<f64>>,
 }
 
 /// fast-agent's other server options (auth, roots, sampling, reconnection, …).

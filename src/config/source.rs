@@ -43,6 +43,8 @@ impl Source {
         } else {
             serde_yaml::from_str::<Value>(&text).map_err(|e| {
                 let (line, column) = syntax_error_position(&e);
+                let (line, column) = duplicate_key_position(&text, line, column, &e.to_string())
+                    .unwrap_or((line, column));
                 let line = line + line_offset;
                 ConfigError::Yaml {
                     file: file.to_path_buf(),
@@ -171,6 +173,35 @@ fn parse_mark(text: &str) -> Option<(usize, usize)> {
 }
 
 /// Reads a file, mapping I/O failures to [`ConfigError::Read`].
+/// serde_yaml reports a duplicate key at the start of its mapping (often line 1); the
+/// user needs the line of the second occurrence, which is the one to remove or rename.
+fn duplicate_key_position(
+    text: &str,
+    line: usize,
+    column: usize,
+    message: &str,
+) -> Option<(usize, usize)> {
+    let key = message
+        .split_once("duplicate entry with key \"")?
+        .1
+        .split_once('"')?
+        .0;
+    let indent = " ".repeat(column.saturating_sub(1));
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        if let Some(rest) = l.strip_prefix(&indent)
+            && !rest.starts_with(' ')
+            && (rest.starts_with(&format!("{key}:")) || rest.starts_with(&format!("\"{key}\":")))
+        {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, column));
+            }
+        }
+    }
+    None
+}
+
 pub fn read_text(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),

@@ -276,7 +276,14 @@ pub struct McpServerConfig {
     pub transport: McpTransport,
     /// Per-request timeout for downstream calls (`read_timeout_seconds`, default 60 s).
     pub read_timeout: Duration,
+    /// Text of a tool result beyond this is cut, with a note the model sees
+    /// (`max_tool_result_bytes`, default 256 KiB).
+    pub max_tool_result_bytes: usize,
 }
+
+/// A quarter MiB of text is about 64k tokens: plenty for a tool answer, and well inside
+/// every supported model's context.
+pub const DEFAULT_MAX_TOOL_RESULT_BYTES: usize = 256 * 1024;
 
 pub const DEFAULT_MAX_ITERATIONS: u32 = 20;
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);

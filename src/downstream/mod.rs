@@ -1,10 +1,13 @@
 //! Clients to the downstream MCP servers the agents use: one supervised connection per
 //! server, shared by every agent that lists it, and the tool names agents see.
 
+mod client;
 mod connect;
+mod errors;
 mod pool;
+mod result_size;
 mod server;
-mod stderr;
+mod stdio;
 mod supervisor;
 mod timings;
 pub mod tool_names;

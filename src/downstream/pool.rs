@@ -74,11 +74,3 @@ impl ServerPool {
         let _ = tokio::time::timeout(timeout, all).await;
     }
 }
-
-impl Downstream {
-    /// Whether the first connection attempt has finished, up or down (`/readyz`). Later
-    /// reconnects do not make a server "not ready" again.
-    pub fn first_attempt_done(&self) -> bool {
-        self.connect_attempts() > 1 || !matches!(*self.state.borrow(), State::Connecting)
-    }
-}

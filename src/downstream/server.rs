@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use super::Timings;
 use super::connect::ping;
+use super::stdio::{MAX_LINE_BYTES, StdioWatch};
 use crate::config::McpServerConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,12 @@ pub enum DownstreamError {
         server: String,
         tool: String,
         timeout: Duration,
+    },
+    #[error("result from server '{server}' (tool '{tool}') exceeds {} MiB, the most one stdio MCP message may carry; ask the tool for less (a page, a filter) or have the server return a link to the data", limit / (1024 * 1024))]
+    TooLarge {
+        server: String,
+        tool: String,
+        limit: usize,
     },
     #[error("calling '{tool}' on server '{server}' failed: {message}")]
     Call {
@@ -57,6 +64,20 @@ pub(super) struct Connection {
     pub(super) peer: Peer<RoleClient>,
     pub(super) tools: Vec<Tool>,
     pub(super) pid: Option<u32>,
+    /// What a stdio server's streams showed (oversized lines wake calls in flight).
+    pub(super) stdio: Option<Arc<StdioWatch>>,
+}
+
+impl Connection {
+    /// The same connection with a fresh tool list (after `tools/list_changed`).
+    pub(super) fn with_tools(&self, tools: Vec<Tool>) -> Connection {
+        Connection {
+            peer: self.peer.clone(),
+            tools,
+            pid: self.pid,
+            stdio: self.stdio.clone(),
+        }
+    }
 }
 
 /// One downstream server shared by every agent that lists it.
@@ -71,6 +92,8 @@ pub struct Downstream {
     pub(super) reconnect: Notify,
     pub(super) reconnects: AtomicU64,
     pub(super) connect_attempts: AtomicU64,
+    /// Set by the client handler on `notifications/tools/list_changed`.
+    pub(super) tools_changed: Arc<Notify>,
 }
 
 impl Downstream {
@@ -83,6 +106,7 @@ impl Downstream {
             reconnect: Notify::new(),
             reconnects: AtomicU64::new(0),
             connect_attempts: AtomicU64::new(0),
+            tools_changed: Arc::new(Notify::new()),
         }
     }
 
@@ -90,8 +114,11 @@ impl Downstream {
         &self.config.name
     }
 
-    /// The tools of a connected server; `None` while it is down or still connecting.
+    /// The tools of a connected server; `None` while it is down. During the server's first
+    /// connection attempt this waits for it (at most [`Timings::startup_wait`]), so the first
+    /// call after a start is offered the tools instead of racing the server's start-up.
     pub async fn tools(&self) -> Option<Vec<Tool>> {
+        self.first_attempt().await;
         match &*self.state.borrow() {
             State::Up(c) => Some(c.tools.clone()),
             _ => None,
@@ -103,28 +130,53 @@ impl Downstream {
         tool: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
     ) -> Result<CallToolResult, DownstreamError> {
+        self.first_attempt().await;
         let conn = self.connection().await?;
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
         let timeout = self.config.read_timeout;
+        // rmcp drops a stdio line over its limit without a word; the stream watcher sees it,
+        // so the caller hears at once instead of after `read_timeout_seconds`. Which call the
+        // line answered is unknown, so every call in flight on this server fails with it.
+        let oversized = async {
+            match &conn.stdio {
+                Some(watch) => watch.oversized.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         // Dropping the call on timeout makes rmcp send notifications/cancelled downstream.
-        match tokio::time::timeout(timeout, conn.peer.call_tool(params)).await {
+        let answer = tokio::select! {
+            answer = tokio::time::timeout(timeout, conn.peer.call_tool(params)) => answer,
+            () = oversized => {
+                return Err(DownstreamError::TooLarge {
+                    server: self.name().to_string(),
+                    tool: tool.to_string(),
+                    limit: MAX_LINE_BYTES,
+                });
+            }
+        };
+        match answer {
             Err(_) => Err(DownstreamError::Timeout {
                 server: self.name().to_string(),
                 tool: tool.to_string(),
                 timeout,
             }),
-            Ok(Ok(result)) => Ok(result),
+            Ok(Ok(result)) => Ok(super::result_size::limit(
+                result,
+                self.config.max_tool_result_bytes,
+                self.name(),
+            )),
             Ok(Err(e)) => {
                 if matches!(
                     e,
                     rmcp::ServiceError::TransportClosed | rmcp::ServiceError::TransportSend(_)
                 ) {
-                    self.mark_down(format!("connection lost: {e}")).await;
+                    self.mark_down(format!("connection lost: {}", super::errors::service(&e)))
+                        .await;
                 }
                 Err(DownstreamError::Call {
                     server: self.name().to_string(),
                     tool: tool.to_string(),
-                    message: e.to_string(),
+                    message: super::errors::service(&e),
                 })
             }
         }
@@ -182,6 +234,21 @@ impl Downstream {
             }
         }
         health
+    }
+
+    /// Waits (bounded by [`Timings::startup_wait`]) while the first connection attempt runs.
+    async fn first_attempt(&self) {
+        let mut rx = self.state.subscribe();
+        if matches!(*rx.borrow(), State::Connecting) {
+            let wait = rx.wait_for(|s| !matches!(s, State::Connecting));
+            let _ = tokio::time::timeout(self.timings.startup_wait, wait).await;
+        }
+    }
+
+    /// Whether the first connection attempt has finished, up or down (`/readyz`). Later
+    /// reconnects do not make a server "not ready" again.
+    pub fn first_attempt_done(&self) -> bool {
+        self.connect_attempts() > 1 || !matches!(*self.state.borrow(), State::Connecting)
     }
 
     async fn connection(&self) -> Result<Arc<Connection>, DownstreamError> {

@@ -8,47 +8,28 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::server::{Downstream, State};
+use super::connect::{Opened, list_tools, stop_child};
+use super::server::{Connection, Downstream, State};
+use super::stdio::describe_exit;
 
 /// How long a closing connection may take to shut down cleanly.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 impl Downstream {
     pub(super) async fn supervise(self: Arc<Self>, shutdown: CancellationToken) {
-        let handshake = self.timings.handshake;
         let mut backoff = self.timings.backoff();
         loop {
             self.connect_attempts.fetch_add(1, Ordering::Relaxed);
+            // `connect` bounds itself by the handshake limit and explains a late server.
             let connected = tokio::select! {
-                r = tokio::time::timeout(handshake, self.connect()) => match r {
-                    Ok(r) => r,
-                    Err(_) => Err(format!("did not complete the MCP handshake within {}s", handshake.as_secs())),
-                },
+                r = self.connect() => r,
                 _ = shutdown.cancelled() => return,
             };
             let wait = match connected {
-                Ok((running, conn)) => {
-                    tracing::info!(server = %self.name(), tools = conn.tools.len(), "downstream server connected");
+                Ok(opened) => {
                     backoff = self.timings.backoff();
-                    self.state.send_replace(State::Up(Arc::new(conn)));
-                    let stop = running.cancellation_token();
-                    let waiting = running.waiting();
-                    tokio::pin!(waiting);
-                    let reason = tokio::select! {
-                        r = &mut waiting => format!("connection closed ({})", match r {
-                            Ok(reason) => format!("{reason:?}"),
-                            Err(e) => e.to_string(),
-                        }),
-                        _ = self.reconnect.notified() => {
-                            stop.cancel();
-                            let _ = tokio::time::timeout(CLOSE_GRACE, waiting).await;
-                            String::new()
-                        }
-                        _ = shutdown.cancelled() => {
-                            stop.cancel();
-                            let _ = tokio::time::timeout(CLOSE_GRACE, waiting).await;
-                            return;
-                        }
+                    let Some(reason) = self.stay_connected(opened, &shutdown).await else {
+                        return;
                     };
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     // A ping or call that found the connection dead already recorded why.
@@ -67,6 +48,9 @@ impl Downstream {
                     next_wait(&mut backoff, self.timings.backoff_max)
                 }
                 Err(reason) => {
+                    // A failed attempt is a reconnect too: a server that dies at start-up
+                    // must not look like one that never needed a second try.
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
                     let wait = next_wait(&mut backoff, self.timings.backoff_max);
                     tracing::warn!(server = %self.name(), "cannot connect: {}; retrying in {wait:?}", crate::redact::redact_text(&reason));
                     self.state.send_replace(State::Down(reason));
@@ -77,6 +61,78 @@ impl Downstream {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
             }
+        }
+    }
+
+    /// Serves one open connection until it ends: `Some(reason)` when it was lost (empty if a
+    /// ping or call already said why), `None` on shutdown. Refreshes the tool list whenever
+    /// the server says it changed.
+    async fn stay_connected(&self, opened: Opened, shutdown: &CancellationToken) -> Option<String> {
+        let Opened {
+            running,
+            conn,
+            mut child,
+        } = opened;
+        tracing::info!(server = %self.name(), tools = conn.tools.len(), "downstream server connected");
+        let conn = Arc::new(conn);
+        self.state.send_replace(State::Up(conn.clone()));
+        let stop = running.cancellation_token();
+        let waiting = running.waiting();
+        tokio::pin!(waiting);
+        let reason = loop {
+            tokio::select! {
+                r = &mut waiting => break Some(format!("connection closed ({})", match r {
+                    Ok(reason) => format!("{reason:?}"),
+                    Err(e) => e.to_string(),
+                })),
+                _ = self.tools_changed.notified() => self.refresh_tools(&conn).await,
+                _ = self.reconnect.notified() => {
+                    stop.cancel();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, &mut waiting).await;
+                    break Some(String::new());
+                }
+                _ = shutdown.cancelled() => {
+                    stop.cancel();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, &mut waiting).await;
+                    break None;
+                }
+            }
+        };
+        if let Some(child) = child.as_mut() {
+            // A process that is already gone died by itself: say how, in place of the
+            // transport's "connection closed".
+            let died = child.try_wait().ok().flatten();
+            stop_child(child, CLOSE_GRACE).await;
+            if let (Some(status), Some(_)) = (died, &reason) {
+                let tail = conn
+                    .stdio
+                    .as_ref()
+                    .and_then(|w| w.stderr_tail())
+                    .map(|t| format!("; last stderr lines: {t}"))
+                    .unwrap_or_default();
+                return Some(format!(
+                    "the server process {}{tail}",
+                    describe_exit(status)
+                ));
+            }
+        }
+        reason
+    }
+
+    /// Fetches the tool list again after `tools/list_changed`; the agents' next turn sees it.
+    async fn refresh_tools(&self, conn: &Connection) {
+        match list_tools(&conn.peer, self.config.read_timeout).await {
+            Ok(tools) => {
+                tracing::info!(server = %self.name(), tools = tools.len(), "tool list changed");
+                self.state.send_if_modified(|state| match state {
+                    State::Up(current) => {
+                        *state = State::Up(Arc::new(current.with_tools(tools)));
+                        true
+                    }
+                    _ => false,
+                });
+            }
+            Err(e) => tracing::warn!(server = %self.name(), "cannot refresh the tool list: {e}"),
         }
     }
 }
@@ -107,6 +163,7 @@ mod tests {
                 cwd: None,
             },
             read_timeout: Duration::from_secs(60),
+            max_tool_result_bytes: crate::config::DEFAULT_MAX_TOOL_RESULT_BYTES,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Timings {
     /// A server that has not finished its handshake (and `tools/list`) by then is reported
     /// as failing to start and retried.
     pub handshake: Duration,
+    /// How long a call waits for a server's first connection attempt before going ahead
+    /// without that server's tools.
+    pub startup_wait: Duration,
 }
 
 impl Default for Timings {
@@ -28,6 +31,7 @@ impl Default for Timings {
             backoff_max: Duration::from_secs(10),
             probe_timeout: Duration::from_secs(3),
             handshake: Duration::from_secs(60),
+            startup_wait: Duration::from_secs(20),
         }
     }
 }

@@ -77,21 +77,15 @@ impl AgentRuntime {
     }
 
     /// Refreshes the preflight every `preflight_interval` until `shutdown`, so a key that
-    /// expires (or a server that comes back) shows in `get_health` without a restart.
+    /// expires (or a server that comes back) shows in `get_health` without a restart; a
+    /// failed one is retried sooner (see [`super::preflight_schedule`]).
     pub(super) async fn refresh_periodically(&self, shutdown: CancellationToken) {
-        let period = self
-            .preflight_interval
-            .max(std::time::Duration::from_millis(100));
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {
-                    self.refresh_preflight().await;
-                }
-                _ = shutdown.cancelled() => return,
-            }
-        }
+        let first_ok = self.preflight.read().expect("preflight lock").status
+            == crate::llm::PreflightStatus::Ok;
+        super::preflight_schedule::run(self.preflight_interval, first_ok, shutdown, || async {
+            self.refresh_preflight().await.status == crate::llm::PreflightStatus::Ok
+        })
+        .await;
     }
 
     pub async fn health(&self) -> AgentHealth {

@@ -5,6 +5,7 @@ pub mod agent_server;
 pub mod health;
 pub mod limits;
 pub mod listen;
+pub mod preflight_schedule;
 pub mod probes;
 pub mod registry;
 pub mod status_page;
