@@ -178,7 +178,10 @@ fn print_agent(
             .unwrap_or("?");
         let state = match servers.get(s) {
             Some(h) if h.status == "ok" => format!("ok, answers initialize, {} tools", h.tools),
-            Some(h) => format!("ERROR: {}", h.error.as_deref().unwrap_or("not connected")),
+            Some(h) => format!(
+                "ERROR: {}",
+                crate::redact::redact_text(h.error.as_deref().unwrap_or("not connected"))
+            ),
             None => "not checked".to_string(),
         };
         println!("  server:       {s} ({transport}): {state}");

@@ -71,6 +71,7 @@ pub(super) fn http_connect(url: &str, error: &ClientInitializeError) -> String {
     } else {
         "check that the server is running and `url` is its Streamable HTTP endpoint"
     };
+    let url = crate::redact::redact_url(url);
     format!("cannot connect to {url}: {cause}; {fix}")
 }
 
