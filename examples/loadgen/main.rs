@@ -384,7 +384,9 @@ async fn closed_loop(
                     );
                     let outcome = client::call(&client, &on_conversation).await;
                     let ended = Instant::now();
-                    if outcome.is_ok() && started >= window.measure_from {
+                    // Every conversation's first turn counts, warm-up or not: the first
+                    // conversations start in the warm-up, and turn N comes long after.
+                    if outcome.is_ok() {
                         recorder.record_turn(turn, turns, ended - started);
                     }
                     recorder.record(started, ended, window.measure_from, outcome);
