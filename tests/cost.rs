@@ -55,6 +55,33 @@ async fn health_usage_reports_the_cost_of_the_calls_at_the_overridden_price() {
     running.fleet.shutdown().await;
 }
 
+/// The turn's own result carries its cost, priced like the agent's total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_answer_reports_the_cost_of_its_own_turn() {
+    let running = start(AGENT, PRICED).await;
+    let (client, _) = connect(&running.url("ada")).await;
+    let mut turn_costs = 0.0;
+    for message in ["hello", "what time is it? notes__now"] {
+        let r = call(&client, "ada", json!({"message": message})).await;
+        let usage = r.structured_content.expect("structuredContent")["usage"].clone();
+        let (input, output) = (
+            usage["input_tokens"].as_u64().unwrap(),
+            usage["output_tokens"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            usage["cost_usd"].as_f64(),
+            Some((input + 2 * output) as f64),
+            "{usage}"
+        );
+        turn_costs += usage["cost_usd"].as_f64().unwrap();
+    }
+    assert_eq!(
+        health(&running).await["usage"]["cost_usd"].as_f64(),
+        Some(turn_costs)
+    );
+    running.fleet.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_without_a_price_reports_no_price_rather_than_zero() {
     let config = PRICED

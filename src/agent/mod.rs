@@ -287,6 +287,7 @@ impl Agent {
             turn.usage.model_calls += 1;
             turn.stop_reason = Some(response.stop_reason);
             self.add_cost(cost);
+            turn.usage.cost_usd = turn.usage.cost_usd + cost;
             let calls: Vec<_> = response.message.tool_uses().cloned().collect();
             let text = visible_text(&response.message, self.config.options.show_reasoning);
             if !text.trim().is_empty() {

@@ -155,6 +155,7 @@ impl TurnReport {
                 "cache_write_tokens": usage.tokens.cache_write_tokens,
                 "model_calls": usage.model_calls,
                 "tool_calls": usage.tool_calls,
+                "cost_usd": usage.cost_usd,
             }
         })
     }
@@ -261,9 +262,13 @@ pub fn output_schema() -> JsonObject {
                     "cache_read_tokens": count(),
                     "cache_write_tokens": count(),
                     "model_calls": count(),
-                    "tool_calls": count()
+                    "tool_calls": count(),
+                    "cost_usd": {
+                        "description": "USD at the configured prices, or \"no price\" when the model has none",
+                        "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "const": "no price"}]
+                    }
                 },
-                "required": ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "model_calls", "tool_calls"]
+                "required": ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "model_calls", "tool_calls", "cost_usd"]
             }
         },
         "required": ["answer", "conversation", "stop_reason", "usage"]
