@@ -27,7 +27,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// many, and at most [`RECORDED_BYTES_LIMIT`] bytes of bodies (a long shared conversation
 /// sends its whole history with every call; the newest request is always kept).
 pub(crate) const RECORDED_REQUESTS_LIMIT: usize = 256;
-pub(crate) const RECORDED_BYTES_LIMIT: usize = 16 * 1024 * 1024;
+pub(crate) const RECORDED_BYTES_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The bounded request log: requests with their body sizes, oldest first.
 #[derive(Debug, Default)]
@@ -421,8 +421,9 @@ mod tests {
             .unwrap();
         let url = sim.endpoint_url();
         let http = reqwest::Client::new();
-        // 12 bodies of 3 MiB: 36 MiB sent, only the newest that fit in the budget are kept.
-        let body = format!("\"{}\"", "x".repeat(3 * 1024 * 1024));
+        // 12 bodies of 1 MiB: 12 MiB sent, only the newest that fit in the budget are kept
+        // (at least the newest one).
+        let body = format!("\"{}\"", "x".repeat(1024 * 1024));
         for i in 0..12 {
             http.post(format!("{url}/probe/{i}"))
                 .body(body.clone())
