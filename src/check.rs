@@ -108,18 +108,7 @@ async fn probe_servers(
         handshake: std::time::Duration::from_secs(15),
         ..Default::default()
     };
-    let root = std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone());
-    let pool = crate::downstream::ServerPool::start_with(
-        project
-            .settings
-            .mcp_servers
-            .values()
-            .filter(|s| used.contains(&s.name))
-            .cloned(),
-        &root,
-        &shutdown,
-        timings,
-    );
+    let pool = crate::fleet::start_servers(project, used.iter().copied(), &shutdown, timings);
     pool.settle(std::time::Duration::from_secs(20)).await;
     let mut health = std::collections::BTreeMap::new();
     for name in used {

@@ -14,7 +14,7 @@ use crate::agent::Agent;
 use crate::assembly::{AssembledAgent, assemble_agent};
 use crate::auth::{AuthPolicy, Authenticator};
 use crate::config::{AgentConfig, AgentError, Diagnostic, Project};
-use crate::downstream::ServerPool;
+use crate::downstream::{ServerPool, Timings};
 use crate::http_guard::HostOriginGuard;
 use crate::llm::ProviderOverrides;
 use crate::served::agent_server::AgentRuntime;
@@ -158,19 +158,8 @@ impl Fleet {
             sweep_interval(ttl),
             shutdown.child_token(),
         );
-        let used: BTreeSet<&String> = project.agents.iter().flat_map(|a| &a.servers).collect();
-        let pool = ServerPool::start(
-            project
-                .settings
-                .mcp_servers
-                .values()
-                .filter(|s| used.contains(&s.name))
-                .cloned(),
-            // Absolute: a stdio server's relative program path is resolved against its cwd,
-            // which must not be relative to a relative `--config` folder a second time.
-            &std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone()),
-            &shutdown,
-        );
+        let used = project.agents.iter().flat_map(|a| &a.servers);
+        let pool = start_servers(project, used, &shutdown, Timings::default());
         let mut failed: Vec<FailedAgent> = project
             .agent_errors
             .iter()
@@ -376,4 +365,28 @@ fn registry_entry(project: &Project, agent: &RunningAgent) -> AgentEntry {
         auth: policy.map_or_else(|| "none".to_string(), AuthPolicy::describe),
         credential_required: policy.is_some_and(AuthPolicy::requires_credential),
     }
+}
+
+/// Starts the downstream servers of `project` whose names are in `used` (for `serve` and for
+/// `check`, which must start them the same way).
+pub(crate) fn start_servers<'a>(
+    project: &Project,
+    used: impl IntoIterator<Item = &'a String>,
+    shutdown: &CancellationToken,
+    timings: Timings,
+) -> ServerPool {
+    let used: BTreeSet<&String> = used.into_iter().collect();
+    ServerPool::start_with(
+        project
+            .settings
+            .mcp_servers
+            .values()
+            .filter(|s| used.contains(&s.name))
+            .cloned(),
+        // Absolute: a stdio server's relative program path is resolved against its cwd,
+        // which must not be relative to a relative `--config` folder a second time.
+        &std::path::absolute(&project.root).unwrap_or_else(|_| project.root.clone()),
+        shutdown,
+        timings,
+    )
 }
