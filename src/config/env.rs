@@ -97,28 +97,47 @@ pub fn substitute_value(
     }
 }
 
-/// Parses dotenv text: `KEY=value`, optional `export `, `#` comments, blank lines, single
-/// quoted (literal) and double quoted (`\n`, `\"`, `\\` escapes) values. Malformed lines
-/// are skipped, as python-dotenv does.
-pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    for line in text.lines() {
+/// One meaningful line of dotenv text (blank lines and `#` comments are not).
+enum DotenvLine<'a> {
+    Pair { key: &'a str, raw: &'a str },
+    NoEquals,
+    BadKey(&'a str),
+}
+
+/// The meaningful lines of dotenv text with their 1-based numbers; `export ` is dropped.
+fn dotenv_lines(text: &str) -> impl Iterator<Item = (usize, DotenvLine<'_>)> {
+    text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            continue;
+            return None;
         }
         let line = line
             .strip_prefix("export ")
             .map(str::trim_start)
             .unwrap_or(line);
-        let Some((key, raw)) = line.split_once('=') else {
+        let parsed = match line.split_once('=') {
+            None => DotenvLine::NoEquals,
+            Some((key, _)) if key.trim().is_empty() || key.trim().contains(char::is_whitespace) => {
+                DotenvLine::BadKey(key.trim())
+            }
+            Some((key, raw)) => DotenvLine::Pair {
+                key: key.trim(),
+                raw: raw.trim(),
+            },
+        };
+        Some((i + 1, parsed))
+    })
+}
+
+/// Parses dotenv text: `KEY=value`, optional `export `, `#` comments, blank lines, single
+/// quoted (literal) and double quoted (`\n`, `\"`, `\\` escapes) values. Malformed lines
+/// are skipped, as python-dotenv does ([`dotenv_problems`] reports them).
+pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    for (_, line) in dotenv_lines(text) {
+        let DotenvLine::Pair { key, raw } = line else {
             continue;
         };
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            continue;
-        }
-        let raw = raw.trim();
         let value = if let Some(body) = raw.strip_prefix('"') {
             let mut value = String::new();
             let mut chars = body.chars();
@@ -153,39 +172,27 @@ pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
 /// `(1-based line, problem)`, so a mistyped `.env` is reported instead of silently ignored.
 pub fn dotenv_problems(text: &str) -> Vec<(usize, String)> {
     let mut problems = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line
-            .strip_prefix("export ")
-            .map(str::trim_start)
-            .unwrap_or(line);
-        let Some((key, raw)) = line.split_once('=') else {
-            problems.push((
-                i + 1,
+    for (n, line) in dotenv_lines(text) {
+        match line {
+            DotenvLine::NoEquals => problems.push((
+                n,
                 "has no `=`, so it is ignored; write it as NAME=value (or start it with # to comment it out)".to_string(),
-            ));
-            continue;
-        };
-        let key = key.trim();
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            problems.push((
-                i + 1,
+            )),
+            DotenvLine::BadKey(key) => problems.push((
+                n,
                 format!("'{key}' is not a variable name, so the line is ignored; write NAME=value with no spaces in NAME"),
-            ));
-            continue;
-        }
-        let raw = raw.trim();
-        for quote in ['"', '\''] {
-            if let Some(body) = raw.strip_prefix(quote)
-                && !closes(body, quote)
-            {
-                problems.push((
-                    i + 1,
-                    format!("the value of {key} opens a {quote} quote that is not closed on this line, so the rest of the line is taken as the value; close the quote"),
-                ));
+            )),
+            DotenvLine::Pair { key, raw } => {
+                for quote in ['"', '\''] {
+                    if let Some(body) = raw.strip_prefix(quote)
+                        && !closes(body, quote)
+                    {
+                        problems.push((
+                            n,
+                            format!("the value of {key} opens a {quote} quote that is not closed on this line, so the rest of the line is taken as the value; close the quote"),
+                        ));
+                    }
+                }
             }
         }
     }
