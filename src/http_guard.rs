@@ -113,7 +113,7 @@ impl HostOriginGuard {
             .to_str()
             .map_err(|_| "the Origin header is malformed")?;
         let parsed = parse_origin(origin_text).ok_or("the Origin header is malformed")?;
-        if self.origins.iter().any(|rule| rule.matches(&parsed)) {
+        if same_origin(&parsed, &name, port) || self.origins.iter().any(|r| r.matches(&parsed)) {
             return Ok(());
         }
         Err(format!(
@@ -187,6 +187,19 @@ fn default_port(scheme: &str) -> Option<u16> {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),
         _ => None,
+    }
+}
+
+/// A page this server itself served (its origin is the allowed `Host` the request came to)
+/// is not a cross-site caller, so it needs no `allowed_origins` entry.
+fn same_origin(origin: &OriginRule, host: &str, port: Option<u16>) -> bool {
+    match origin {
+        OriginRule::Tuple {
+            scheme,
+            host: o_host,
+            port: o_port,
+        } => o_host == host && *o_port == port.or_else(|| default_port(scheme)),
+        OriginRule::Null => false,
     }
 }
 
@@ -307,6 +320,16 @@ mod tests {
         assert!(check(&some, "localhost", Some("http://localhost:3000")).is_ok());
         assert!(check(&some, "localhost", Some("null")).is_ok());
         assert!(check(&some, "localhost", Some("not an origin")).is_err());
+    }
+
+    #[test]
+    fn a_page_of_the_server_itself_is_not_cross_site() {
+        let none = HostOriginGuard::new(["127.0.0.1", "localhost"], [""; 0]).unwrap();
+        assert!(check(&none, "127.0.0.1:8201", Some("http://127.0.0.1:8201")).is_ok());
+        assert!(check(&none, "localhost", Some("http://localhost")).is_ok());
+        // Another port of the same host is another origin (another local server's page).
+        assert!(check(&none, "127.0.0.1:8201", Some("http://127.0.0.1:3000")).is_err());
+        assert!(check(&none, "127.0.0.1:8201", Some("http://localhost:8201")).is_err());
     }
 
     #[test]
